@@ -1,0 +1,156 @@
+//! Facts about a layer computed in one streaming pass: its diff ID (digest of the
+//! uncompressed tar), uncompressed size, and the size Docker shows for it.
+//!
+//! Docker's size of a layer is what its files take once unpacked into the layer's own
+//! directory (moby `directory.Size`): the sum of the sizes of every non-directory entry
+//! left in the layer, symlinks counting the length of their target, hardlinks counted
+//! once, whiteouts counting nothing. Computing it here, when the layer enters the store,
+//! means nothing has to be unpacked to show `image ls` or `history`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use strata_oci::{Digest, Digester};
+
+use crate::compress::{decompress, Compression};
+
+/// The result of [`scan_layer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFacts {
+    /// Compression found.
+    pub compression: Compression,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Bytes of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Docker's unpacked size.
+    pub unpacked_size: u64,
+    /// Tar entries read.
+    pub entries: u64,
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Digester,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Normalises a tar path the way layer application does: no leading `./` or `/`, no
+/// trailing `/`.
+pub fn clean_path(p: &[u8]) -> String {
+    let s = String::from_utf8_lossy(p);
+    let mut parts: Vec<&str> = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// Reads a (possibly compressed) layer to its end and returns its facts. Fails on a
+/// malformed tar.
+pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
+    let (compression, plain) = decompress(r)?;
+    let mut hr = HashingReader { inner: plain, hasher: Digester::default(), count: 0 };
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut entries = 0u64;
+    {
+        let mut ar = tar::Archive::new(&mut hr);
+        for e in ar.entries()? {
+            let e = e?;
+            entries += 1;
+            let path = clean_path(&e.path_bytes());
+            if path.is_empty() {
+                continue;
+            }
+            let base = path.rsplit('/').next().unwrap_or("");
+            let size = if base.starts_with(".wh.") {
+                0
+            } else {
+                match e.header().entry_type() {
+                    tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                        e.size()
+                    }
+                    tar::EntryType::Symlink => e.link_name_bytes().map(|l| l.len() as u64).unwrap_or(0),
+                    _ => 0,
+                }
+            };
+            sizes.insert(path, size);
+        }
+    }
+    // Hash the end-of-archive blocks and any padding too.
+    io::copy(&mut hr, &mut io::sink())?;
+    Ok(LayerFacts {
+        compression,
+        diff_id: hr.hasher.finish(),
+        uncompressed_size: hr.count,
+        unpacked_size: sizes.values().sum(),
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn docker_size_counts_files_symlinks_once_and_no_whiteouts() {
+        let t = tar_with(&[
+            ("a.txt", tar::EntryType::Regular, b"hello world\n", None),
+            ("dir/", tar::EntryType::Directory, b"", None),
+            ("dir/b", tar::EntryType::Regular, &[7u8; 5000], None),
+            ("dir/b", tar::EntryType::Regular, &[7u8; 100], None),
+            ("hard", tar::EntryType::Link, b"", Some("a.txt")),
+            ("sym", tar::EntryType::Symlink, b"", Some("a.txt")),
+            ("dir/.wh.gone", tar::EntryType::Regular, b"", None),
+        ]);
+        let f = scan_layer(&t[..]).unwrap();
+        assert_eq!(f.unpacked_size, 12 + 100 + 5);
+        assert_eq!(f.diff_id, Digest::sha256_of(&t));
+        assert_eq!(f.uncompressed_size, t.len() as u64);
+        assert_eq!(f.compression, Compression::None);
+        assert_eq!(f.entries, 7);
+    }
+
+    #[test]
+    fn truncated_tar_is_an_error() {
+        let t = tar_with(&[("a", tar::EntryType::Regular, &[1u8; 4000], None)]);
+        assert!(scan_layer(&t[..1000]).is_err());
+    }
+
+    #[test]
+    fn clean_path_strips_dots_and_slashes() {
+        assert_eq!(clean_path(b"./a/b/"), "a/b");
+        assert_eq!(clean_path(b"/a/../b"), "b");
+        assert_eq!(clean_path(b"../../etc"), "etc");
+    }
+}
