@@ -234,8 +234,10 @@ impl Meta {
                 )?;
             }
         }
-        // A tagged image is no longer dangling.
-        tx.execute("DELETE FROM images WHERE name = ?1", [format!("@{digest}")])?;
+        // A tagged image is no longer dangling (setting the dangling name itself keeps it).
+        if !name.starts_with('@') {
+            tx.execute("DELETE FROM images WHERE name = ?1", [format!("@{digest}")])?;
+        }
         tx.commit()?;
         Ok(old)
     }
