@@ -1,0 +1,151 @@
+//! `strata registry serve` and `strata registry gc`: the CLI over `strata-registry`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+/// `strata registry …` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Run an OCI Distribution registry server.
+    Serve(ServeArgs),
+    /// Delete blobs (and optionally untagged manifests) nothing references.
+    Gc(GcArgs),
+}
+
+/// Flags of `strata registry serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:5000, or the config file's `addr`).
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// Storage root (default: a `registry` folder under the store root).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// TOML configuration file for everything else (auth, limits, gc, tls, notifications).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Flags of `strata registry gc`.
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Storage root (default: a `registry` folder under the store root).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// TOML configuration file (its `root` and `[gc]` settings are used).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Report what would be deleted without deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete manifests that no tag reaches.
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// Keep blobs modified within this many seconds (default: the config's gc.grace_secs, 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load_config(
+    path: Option<&Path>,
+    root: Option<PathBuf>,
+    store_root: &Path,
+) -> anyhow::Result<strata_registry::Config> {
+    let mut cfg = match path {
+        Some(p) => strata_registry::Config::from_file(p)?,
+        None => strata_registry::Config::default(),
+    };
+    let root_from_file = path.is_some() && cfg.root != strata_registry::Config::default().root;
+    match root {
+        Some(r) => cfg.root = r,
+        None if !root_from_file => cfg.root = store_root.join("registry"),
+        None => {}
+    }
+    Ok(cfg)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs a `strata registry` subcommand; returns the process exit code.
+pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cmd {
+        RegistryCommand::Serve(a) => {
+            let mut cfg = load_config(a.config.as_deref(), a.root, store_root)?;
+            if let Some(addr) = a.addr {
+                cfg.addr = addr;
+            }
+            std::fs::create_dir_all(&cfg.root)
+                .with_context(|| format!("creating {}", cfg.root.display()))?;
+            let root = cfg.root.clone();
+            rt.block_on(async move {
+                let (addr, fut) = strata_registry::bind(cfg, shutdown_signal()).await?;
+                eprintln!(
+                    "strata registry listening on {addr} (root {})",
+                    root.display()
+                );
+                fut.await?;
+                eprintln!("strata registry stopped");
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(0)
+        }
+        RegistryCommand::Gc(a) => {
+            let cfg = load_config(a.config.as_deref(), a.root, store_root)?;
+            if !cfg.root.is_dir() {
+                anyhow::bail!("registry root {} does not exist", cfg.root.display());
+            }
+            let opts = strata_registry::GcOptions {
+                dry_run: a.dry_run,
+                delete_untagged: a.delete_untagged || cfg.gc.delete_untagged,
+                grace: Duration::from_secs(a.grace.unwrap_or(cfg.gc.grace_secs)),
+                upload_expiry: Duration::from_secs(cfg.limits.upload_expiry_secs),
+            };
+            let report = rt.block_on(strata_registry::gc(&cfg.root, opts))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let verb = if a.dry_run { "would delete" } else { "deleted" };
+                for m in &report.manifests_deleted {
+                    println!("{verb} manifest {m}");
+                }
+                for b in &report.blobs_deleted {
+                    println!("{verb} blob {b}");
+                }
+                println!(
+                    "{} repositories, {} blobs referenced, {} kept in grace window, {} blobs {verb} ({} bytes), {} manifests {verb}, {} upload sessions purged",
+                    report.repositories,
+                    report.blobs_marked,
+                    report.blobs_in_grace,
+                    report.blobs_deleted.len(),
+                    report.bytes_freed,
+                    report.manifests_deleted.len(),
+                    report.uploads_purged
+                );
+            }
+            Ok(0)
+        }
+    }
+}
