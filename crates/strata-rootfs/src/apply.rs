@@ -1,0 +1,883 @@
+//! Applying layers to a directory with the OCI image-spec semantics.
+//!
+//! * `.wh.NAME` deletes NAME from lower layers; `.wh..wh..opq` hides everything a
+//!   directory held in lower layers, wherever the marker sits in the tar. Whiteouts never
+//!   remove what the same layer wrote (the spec: they apply to lower layers only).
+//! * A directory over a directory changes only its metadata; anything else replaces
+//!   (unlink, or remove the whole lower directory, then create).
+//! * Regular files (holes in all-zero blocks, so sparse files stay sparse), hardlinks
+//!   (also to files of lower layers), symlinks, modes, owners (when running as root;
+//!   otherwise recorded in the report and skipped with a warning), mtimes (directories
+//!   last, after the layer's other entries), xattrs (`SCHILY.xattr.*`, including
+//!   `security.capability`), device nodes (root only) and FIFOs.
+//!
+//! Safety is by construction: every parent directory is opened through [`Root`], the last
+//! component is never followed, and names are checked as components (`..` refused, a
+//! leading `/` dropped, over-long names and components refused). PAX records that would
+//! make parsers disagree (a `size` record contradicting a non-zero header size, the
+//! CVE-2025-62518 class) are refused. See the crate docs for the tar reader's version.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
+use strata_oci::Digest;
+use strata_store::compress::Compression;
+
+use crate::error::{Result, RootfsError};
+use crate::limits::Limits;
+use crate::root::{self, ioe, Resolver, Root};
+use crate::stream::{Decoded, Guarded, MetaBudget};
+
+/// Whether owners are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners {
+    /// Apply when running as root (effective uid 0), else record and skip.
+    Auto,
+    /// Never apply; record every owner in the report.
+    Skip,
+}
+
+/// Options of an [`Applier`].
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Bounds.
+    pub limits: Limits,
+    /// Owner handling.
+    pub owners: Owners,
+    /// Directory resolution.
+    pub resolver: Resolver,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            limits: Limits::default(),
+            owners: Owners::Auto,
+            resolver: Resolver::Auto,
+        }
+    }
+}
+
+/// What applying one layer did.
+#[derive(Debug, Clone)]
+pub struct LayerReport {
+    /// The layer's label (as used in errors).
+    pub label: String,
+    /// Compression found in the bytes.
+    pub compression: Compression,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Uncompressed bytes.
+    pub uncompressed: u64,
+    /// Compressed bytes.
+    pub compressed: u64,
+    /// Tar entries read.
+    pub entries: u64,
+    /// Things skipped or neutralised, one line each.
+    pub warnings: Vec<String>,
+    /// Owners that were not applied (not running as root): (path, uid, gid).
+    pub skipped_owners: Vec<(String, u64, u64)>,
+}
+
+/// Applies layers, in order, to one directory.
+pub struct Applier {
+    root: Root,
+    opts: ApplyOptions,
+    is_root: bool,
+    layers: usize,
+}
+
+fn euid_is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A tar name split into components, after dropping a leading `/` and `.` components.
+/// Refuses `..`, NUL bytes, over-long names and components.
+pub fn split_name(raw: &[u8], limits: &Limits) -> std::result::Result<Vec<Vec<u8>>, String> {
+    if raw.len() > limits.max_path {
+        return Err(format!(
+            "name is {} bytes long (the limit is {})",
+            raw.len(),
+            limits.max_path
+        ));
+    }
+    if raw.contains(&0) {
+        return Err("name contains a NUL byte".into());
+    }
+    let mut out = Vec::new();
+    for c in raw.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err("name contains a '..' component".into()),
+            c if c.len() > limits.max_name => {
+                return Err(format!(
+                    "a component is {} bytes long (the limit is {})",
+                    c.len(),
+                    limits.max_name
+                ))
+            }
+            c => out.push(c.to_vec()),
+        }
+    }
+    Ok(out)
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn join(comps: &[Vec<u8>]) -> Vec<u8> {
+    comps.join(&b'/')
+}
+
+fn refs(comps: &[Vec<u8>]) -> Vec<&[u8]> {
+    comps.iter().map(|c| c.as_slice()).collect()
+}
+
+fn os(b: &[u8]) -> &OsStr {
+    OsStr::from_bytes(b)
+}
+
+/// Metadata read from one tar entry and its PAX records.
+struct Meta {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: Timespec,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    let mut nanos: i64 = 0;
+    if !frac.is_empty() {
+        let digits: String = frac.chars().take(9).collect();
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nanos = format!("{digits:0<9}").parse().ok()?;
+    }
+    if neg {
+        if nanos > 0 {
+            Some(Timespec {
+                tv_sec: -secs - 1,
+                tv_nsec: (1_000_000_000 - nanos) as _,
+            })
+        } else {
+            Some(Timespec {
+                tv_sec: -secs,
+                tv_nsec: 0,
+            })
+        }
+    } else {
+        Some(Timespec {
+            tv_sec: secs,
+            tv_nsec: nanos as _,
+        })
+    }
+}
+
+/// State of the layer being applied.
+struct LayerState {
+    label: String,
+    /// Paths this layer wrote (whiteouts never remove them).
+    written: BTreeSet<Vec<u8>>,
+    /// Directories whose mtimes are set once the layer's entries are done.
+    dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
+    warnings: Vec<String>,
+    skipped_owners: Vec<(String, u64, u64)>,
+    entries: u64,
+}
+
+impl LayerState {
+    fn unsafe_entry(&self, path: &[u8], reason: impl Into<String>) -> RootfsError {
+        RootfsError::Unsafe {
+            layer: self.label.clone(),
+            path: show(path),
+            reason: reason.into(),
+        }
+    }
+    fn io(&self, path: &[u8], what: &str, e: io::Error) -> RootfsError {
+        RootfsError::io(format!("{}: {what} {:?}", self.label, show(path)), e)
+    }
+    fn wrote_under(&self, p: &[u8]) -> bool {
+        let mut prefix = p.to_vec();
+        prefix.push(b'/');
+        self.written
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|w| w.starts_with(&prefix))
+    }
+}
+
+impl Applier {
+    /// An applier for the directory `dir` (which must exist).
+    pub fn new(dir: &Path, opts: ApplyOptions) -> Result<Applier> {
+        let root = Root::open(dir, opts.resolver)
+            .map_err(|e| RootfsError::io(format!("opening {}", dir.display()), e))?;
+        let is_root = opts.owners == Owners::Auto && euid_is_root();
+        Ok(Applier {
+            root,
+            opts,
+            is_root,
+            layers: 0,
+        })
+    }
+
+    /// Layers applied so far.
+    pub fn layers_applied(&self) -> usize {
+        self.layers
+    }
+
+    /// Whether the user-space resolver is in use.
+    pub fn walking(&self) -> bool {
+        self.root.walking()
+    }
+
+    /// Applies one layer read from `r` (gzip, zstd or plain tar, sniffed from the bytes),
+    /// decompressing and hashing on a worker thread. When `expected` is given, the
+    /// uncompressed digest must equal it. `label` names the layer in errors.
+    pub fn apply_layer<R: Read + Send>(
+        &mut self,
+        label: &str,
+        r: R,
+        expected: Option<&Digest>,
+    ) -> Result<LayerReport> {
+        let limits = self.opts.limits.clone();
+        std::thread::scope(|s| {
+            let dec = Decoded::spawn(s, r, label.to_string(), limits);
+            self.apply_decoded(label, dec, expected)
+        })
+    }
+
+    /// Applies one layer from an already running decoder (see [`Decoded::spawn`]); used
+    /// to decode later layers while earlier ones are applied.
+    pub fn apply_decoded(
+        &mut self,
+        label: &str,
+        dec: Decoded,
+        expected: Option<&Digest>,
+    ) -> Result<LayerReport> {
+        if self.layers >= self.opts.limits.max_layers {
+            return Err(RootfsError::Limit {
+                layer: "image".into(),
+                what: "layer count".into(),
+                limit: self.opts.limits.max_layers as u64,
+                hint: "--max-layers",
+            });
+        }
+        let mut st = LayerState {
+            label: label.to_string(),
+            written: BTreeSet::new(),
+            dir_times: Vec::new(),
+            warnings: Vec::new(),
+            skipped_owners: Vec::new(),
+            entries: 0,
+        };
+        let budget = MetaBudget::default();
+        let mut ar = tar::Archive::new(Guarded::new(
+            dec,
+            budget.clone(),
+            self.opts.limits.max_metadata,
+        ));
+        let res = self.apply_entries(&mut ar, &budget, &mut st);
+        let mut guarded = ar.into_inner();
+        let dec = guarded.inner_mut();
+        if let Err(e) = res {
+            // The worker's own error (a bound, a corrupt stream) explains a tar error best.
+            return Err(match (dec.take_failure(), e) {
+                (Some(f), RootfsError::Tar { .. }) => f,
+                (_, e) => e,
+            });
+        }
+        let facts = dec.finish()?;
+        self.finish_dirs(&mut st)?;
+        if let Some(exp) = expected {
+            if exp != &facts.diff_id {
+                return Err(RootfsError::DiffIdMismatch {
+                    layer: label.to_string(),
+                    expected: exp.clone(),
+                    actual: facts.diff_id,
+                });
+            }
+        }
+        self.layers += 1;
+        Ok(LayerReport {
+            label: label.to_string(),
+            compression: facts.compression,
+            diff_id: facts.diff_id,
+            uncompressed: facts.uncompressed,
+            compressed: facts.compressed,
+            entries: st.entries,
+            warnings: st.warnings,
+            skipped_owners: st.skipped_owners,
+        })
+    }
+
+    fn apply_entries<R: Read>(
+        &mut self,
+        ar: &mut tar::Archive<R>,
+        budget: &MetaBudget,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        let max_metadata = self.opts.limits.max_metadata;
+        let tar_err = |st: &LayerState, e: io::Error| {
+            if budget.tripped() {
+                RootfsError::Limit {
+                    layer: st.label.clone(),
+                    what: "tar metadata of one entry (headers, PAX records, long names)".into(),
+                    limit: max_metadata,
+                    hint: "--max-metadata",
+                }
+            } else {
+                RootfsError::Tar {
+                    layer: st.label.clone(),
+                    source: e,
+                }
+            }
+        };
+        let mut entries = ar.entries().map_err(|e| tar_err(st, e))?;
+        loop {
+            budget.arm();
+            let next = entries.next();
+            budget.disarm();
+            let mut entry = match next {
+                None => break,
+                Some(Ok(e)) => e,
+                Some(Err(e)) => return Err(tar_err(st, e)),
+            };
+            st.entries += 1;
+            if st.entries > self.opts.limits.max_entries {
+                return Err(RootfsError::Limit {
+                    layer: st.label.clone(),
+                    what: "entry count".into(),
+                    limit: self.opts.limits.max_entries,
+                    hint: "--max-entries",
+                });
+            }
+            self.apply_entry(&mut entry, st)?;
+            // Consume what the entry did not use so the metadata budget only sees metadata.
+            io::copy(&mut entry, &mut io::sink()).map_err(|e| tar_err(st, e))?;
+        }
+        Ok(())
+    }
+
+    fn read_meta<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &[u8],
+        st: &LayerState,
+    ) -> Result<Meta> {
+        let h = entry.header();
+        let header_size = h.size().map_err(|e| RootfsError::Tar {
+            layer: st.label.clone(),
+            source: e,
+        })?;
+        let mut meta = Meta {
+            mode: h.mode().unwrap_or(0o644) & 0o7777,
+            uid: h.uid().unwrap_or(0),
+            gid: h.gid().unwrap_or(0),
+            mtime: Timespec {
+                tv_sec: h.mtime().unwrap_or(0) as i64,
+                tv_nsec: 0,
+            },
+            xattrs: Vec::new(),
+        };
+        let mut xattr_bytes = 0usize;
+        if let Some(pax) = entry.pax_extensions().map_err(|e| RootfsError::Tar {
+            layer: st.label.clone(),
+            source: e,
+        })? {
+            for rec in pax {
+                let rec = rec.map_err(|e| RootfsError::Tar {
+                    layer: st.label.clone(),
+                    source: e,
+                })?;
+                let key = rec.key_bytes();
+                if key == b"size" {
+                    let v: Option<u64> = rec.value().ok().and_then(|v| v.parse().ok());
+                    if v.is_none() || (header_size != 0 && v != Some(header_size)) {
+                        return Err(st.unsafe_entry(
+                            raw,
+                            "PAX size record disagrees with the header size (parser-differential smuggling, CVE-2025-62518 class)",
+                        ));
+                    }
+                } else if key == b"mtime" {
+                    if let Some(t) = parse_pax_time(rec.value_bytes()) {
+                        meta.mtime = t;
+                    }
+                } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                    xattr_bytes += name.len() + rec.value_bytes().len();
+                    if xattr_bytes > self.opts.limits.max_xattr_bytes {
+                        return Err(RootfsError::Limit {
+                            layer: st.label.clone(),
+                            what: format!("extended attributes of {:?}", show(raw)),
+                            limit: self.opts.limits.max_xattr_bytes as u64,
+                            hint: "--max-xattr-bytes",
+                        });
+                    }
+                    meta.xattrs
+                        .push((name.to_vec(), rec.value_bytes().to_vec()));
+                }
+            }
+        }
+        Ok(meta)
+    }
+
+    fn apply_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        let raw = entry.path_bytes().into_owned();
+        let limits = &self.opts.limits;
+        let comps = split_name(&raw, limits).map_err(|r| st.unsafe_entry(&raw, r))?;
+        let et = entry.header().entry_type();
+        if et == tar::EntryType::XGlobalHeader {
+            st.warnings
+                .push(format!("{}: ignored a PAX global header", st.label));
+            return Ok(());
+        }
+        let meta = self.read_meta(entry, &raw, st)?;
+        let Some((base, parent)) = comps.split_last() else {
+            // The root itself ("./"): only a directory may describe it.
+            if et != tar::EntryType::Directory {
+                return Err(st.unsafe_entry(&raw, "a non-directory entry names the root"));
+            }
+            let fd = self
+                .root
+                .fd()
+                .try_clone()
+                .map_err(|e| st.io(&raw, "opening", e))?;
+            self.set_meta_fd(&fd, &raw, &meta, true, st)?;
+            st.dir_times.push((Vec::new(), meta.mtime));
+            return Ok(());
+        };
+        // Whiteouts.
+        if let Some(name) = base.strip_prefix(b".wh.") {
+            if name == b".wh..opq" {
+                return self.opaque(parent, st);
+            }
+            if name.starts_with(b".wh.") {
+                st.warnings.push(format!(
+                    "{}: ignored AUFS metadata entry {:?}",
+                    st.label,
+                    show(&raw)
+                ));
+                return Ok(());
+            }
+            if name.is_empty() || name == b"." || name == b".." {
+                return Err(st.unsafe_entry(&raw, "whiteout names no entry, '.' or '..'"));
+            }
+            let mut target = parent.to_vec();
+            target.push(name.to_vec());
+            if st.written.contains(&join(&target)) {
+                return Ok(());
+            }
+            let dir = match self.root.open_dir(&refs(parent)) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                    return Ok(())
+                }
+                Err(e) => return Err(st.io(&raw, "opening the parent of", e)),
+            };
+            return root::remove_all_at(&dir, name, !self.is_root)
+                .map_err(|e| st.io(&raw, "removing", e));
+        }
+        let path = join(&comps);
+        let dir = self
+            .root
+            .ensure_dir(&refs(parent))
+            .map_err(|e| st.io(&raw, "creating the parent of", e))?;
+        let existing = root::lstat_at(&dir, base).map_err(|e| st.io(&raw, "inspecting", e))?;
+        let is_dir_entry = et == tar::EntryType::Directory;
+        if let Some(ex) = &existing {
+            let ex_dir = root::kind(ex) == FileType::Directory;
+            if !(is_dir_entry && ex_dir) {
+                if et == tar::EntryType::Link && self.link_names_self(entry, &comps) {
+                    return Err(st.unsafe_entry(&raw, "hardlink to itself"));
+                }
+                root::remove_all_at(&dir, base, !self.is_root)
+                    .map_err(|e| st.io(&raw, "replacing", e))?;
+            }
+        }
+        match et {
+            tar::EntryType::Directory => {
+                if existing
+                    .as_ref()
+                    .is_none_or(|ex| root::kind(ex) != FileType::Directory)
+                {
+                    rfs::mkdirat(&dir, os(base), Mode::from_raw_mode(0o700))
+                        .map_err(|e| st.io(&raw, "creating", ioe(e)))?;
+                }
+                let fd: OwnedFd = root::open_nofollow(&dir, base, true)
+                    .map_err(|e| st.io(&raw, "opening", e))?
+                    .into();
+                self.set_meta_fd(&fd, &raw, &meta, true, st)?;
+                st.dir_times.push((comps.clone(), meta.mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let mut f =
+                    root::create_file(&dir, base).map_err(|e| st.io(&raw, "creating", e))?;
+                write_sparse(entry, &mut f).map_err(|e| match e.kind() {
+                    io::ErrorKind::Other
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::InvalidData => RootfsError::Tar {
+                        layer: st.label.clone(),
+                        source: e,
+                    },
+                    _ => st.io(&raw, "writing", e),
+                })?;
+                let fd: OwnedFd = f.into();
+                self.set_meta_fd(&fd, &raw, &meta, false, st)?;
+                rfs::futimens(
+                    &fd,
+                    &Timestamps {
+                        last_access: meta.mtime,
+                        last_modification: meta.mtime,
+                    },
+                )
+                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default();
+                if target.len() > limits.max_path || target.contains(&0) {
+                    return Err(st.unsafe_entry(&raw, "symlink target is too long or contains NUL"));
+                }
+                rfs::symlinkat(os(&target), &dir, os(base))
+                    .map_err(|e| st.io(&raw, "creating symlink", ioe(e)))?;
+                self.set_owner_at(&dir, base, &raw, &meta, st)?;
+                self.set_xattrs_link(&dir, base, &raw, &meta, st);
+                rfs::utimensat(
+                    &dir,
+                    os(base),
+                    &Timestamps {
+                        last_access: meta.mtime,
+                        last_modification: meta.mtime,
+                    },
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+            }
+            tar::EntryType::Link => {
+                let lraw = entry
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default();
+                let tcomps = split_name(&lraw, limits)
+                    .map_err(|r| st.unsafe_entry(&raw, format!("hardlink target: {r}")))?;
+                let Some((tbase, tparent)) = tcomps.split_last() else {
+                    return Err(st.unsafe_entry(&raw, "hardlink to the root"));
+                };
+                if tcomps == comps {
+                    return Err(st.unsafe_entry(&raw, "hardlink to itself"));
+                }
+                let tdir = match self.root.open_dir(&refs(tparent)) {
+                    Ok(d) => d,
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) =>
+                    {
+                        return Err(st.unsafe_entry(
+                            &raw,
+                            format!("hardlink target {:?} does not exist", show(&lraw)),
+                        ))
+                    }
+                    Err(e) => return Err(st.io(&lraw, "opening the parent of hardlink target", e)),
+                };
+                match root::lstat_at(&tdir, tbase)
+                    .map_err(|e| st.io(&lraw, "inspecting hardlink target", e))?
+                {
+                    None => {
+                        return Err(st.unsafe_entry(
+                            &raw,
+                            format!("hardlink target {:?} does not exist", show(&lraw)),
+                        ))
+                    }
+                    Some(t) if root::kind(&t) == FileType::Directory => {
+                        return Err(st.unsafe_entry(&raw, "hardlink to a directory"))
+                    }
+                    Some(_) => {}
+                }
+                rfs::linkat(&tdir, os(tbase), &dir, os(base), AtFlags::empty())
+                    .map_err(|e| st.io(&raw, "creating hardlink", ioe(e)))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let (ft, what) = match et {
+                    tar::EntryType::Char => (FileType::CharacterDevice, "character device"),
+                    tar::EntryType::Block => (FileType::BlockDevice, "block device"),
+                    _ => (FileType::Fifo, "FIFO"),
+                };
+                if ft != FileType::Fifo && !self.is_root {
+                    st.warnings.push(format!(
+                        "{}: skipped {what} {:?} (not running as root)",
+                        st.label,
+                        show(&raw)
+                    ));
+                    return Ok(());
+                }
+                let major = entry.header().device_major().ok().flatten().unwrap_or(0);
+                let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
+                let dev = rfs::makedev(major, minor);
+                rfs::mknodat(&dir, os(base), ft, Mode::from_raw_mode(0o600), dev)
+                    .map_err(|e| st.io(&raw, &format!("creating {what}"), ioe(e)))?;
+                let f: OwnedFd = root::open_nofollow(&dir, base, false)
+                    .map_err(|e| st.io(&raw, "opening", e))?
+                    .into();
+                self.set_meta_fd(&f, &raw, &meta, false, st)?;
+                rfs::futimens(
+                    &f,
+                    &Timestamps {
+                        last_access: meta.mtime,
+                        last_modification: meta.mtime,
+                    },
+                )
+                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+            }
+            other => {
+                st.warnings.push(format!(
+                    "{}: skipped {:?} of unsupported type {:?}",
+                    st.label,
+                    show(&raw),
+                    other
+                ));
+                return Ok(());
+            }
+        }
+        st.written.insert(path);
+        Ok(())
+    }
+
+    fn link_names_self<R: Read>(&self, entry: &tar::Entry<'_, R>, comps: &[Vec<u8>]) -> bool {
+        let l = entry
+            .link_name_bytes()
+            .map(|l| l.into_owned())
+            .unwrap_or_default();
+        split_name(&l, &self.opts.limits).is_ok_and(|t| t == comps)
+    }
+
+    /// Owner, mode and xattrs on an open descriptor (files, dirs, devices).
+    fn set_meta_fd(
+        &self,
+        fd: &OwnedFd,
+        raw: &[u8],
+        meta: &Meta,
+        _dir: bool,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        if self.is_root {
+            rfs::fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))
+                .map_err(|e| st.io(raw, "changing owner of", ioe(e)))?;
+        } else {
+            st.skipped_owners.push((show(raw), meta.uid, meta.gid));
+        }
+        // After chown, which clears set-id bits.
+        rfs::fchmod(fd, Mode::from_raw_mode(meta.mode))
+            .map_err(|e| st.io(raw, "changing mode of", ioe(e)))?;
+        for (k, v) in &meta.xattrs {
+            if let Err(e) = rfs::fsetxattr(fd, os(k), v, XattrFlags::empty()) {
+                st.warnings.push(format!(
+                    "{}: could not set xattr {} on {:?}: {}",
+                    st.label,
+                    show(k),
+                    show(raw),
+                    ioe(e)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_owner_at(
+        &self,
+        dir: &OwnedFd,
+        base: &[u8],
+        raw: &[u8],
+        meta: &Meta,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        if self.is_root {
+            rfs::chownat(
+                dir,
+                os(base),
+                Some(uid(meta.uid)),
+                Some(gid(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| st.io(raw, "changing owner of", ioe(e)))?;
+        } else {
+            st.skipped_owners.push((show(raw), meta.uid, meta.gid));
+        }
+        Ok(())
+    }
+
+    fn set_xattrs_link(
+        &self,
+        dir: &OwnedFd,
+        base: &[u8],
+        raw: &[u8],
+        meta: &Meta,
+        st: &mut LayerState,
+    ) {
+        if meta.xattrs.is_empty() {
+            return;
+        }
+        let p = root::proc_path(dir, base);
+        for (k, v) in &meta.xattrs {
+            if let Err(e) = rfs::lsetxattr(&p, os(k), v, XattrFlags::empty()) {
+                st.warnings.push(format!(
+                    "{}: could not set xattr {} on symlink {:?}: {}",
+                    st.label,
+                    show(k),
+                    show(raw),
+                    ioe(e)
+                ));
+            }
+        }
+    }
+
+    /// `.wh..wh..opq` in `dir`: removes what lower layers put there, keeping what this
+    /// layer wrote (before or after the marker).
+    fn opaque(&self, dir: &[Vec<u8>], st: &mut LayerState) -> Result<()> {
+        let raw = join(dir);
+        let fd = match self.root.open_dir(&refs(dir)) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(st.io(&raw, "opening opaque directory", e)),
+        };
+        self.clear_lower(&fd, &raw, st)
+    }
+
+    fn clear_lower(&self, fd: &OwnedFd, prefix: &[u8], st: &LayerState) -> Result<()> {
+        for name in root::list_dir(fd).map_err(|e| st.io(prefix, "listing", e))? {
+            let mut p = prefix.to_vec();
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(&name);
+            let kept = st.written.contains(&p);
+            let below = st.wrote_under(&p);
+            if !kept && !below {
+                root::remove_all_at(fd, &name, !self.is_root)
+                    .map_err(|e| st.io(&p, "removing", e))?;
+            } else if below {
+                if let Ok(sub) = root::open_nofollow(fd, &name, true) {
+                    self.clear_lower(&sub.into(), &p, st)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_dirs(&self, st: &mut LayerState) -> Result<()> {
+        for (comps, t) in st.dir_times.iter().rev() {
+            let times = Timestamps {
+                last_access: *t,
+                last_modification: *t,
+            };
+            let r = match comps.split_last() {
+                None => rfs::futimens(self.root.fd(), &times).map_err(ioe),
+                Some((base, parent)) => match self.root.open_dir(&refs(parent)) {
+                    Ok(d) => match root::lstat_at(&d, base) {
+                        Ok(Some(s)) if root::kind(&s) == FileType::Directory => {
+                            rfs::utimensat(&d, os(base), &times, AtFlags::SYMLINK_NOFOLLOW)
+                                .map_err(ioe)
+                        }
+                        _ => Ok(()),
+                    },
+                    Err(_) => Ok(()),
+                },
+            };
+            r.map_err(|e| st.io(&join(comps), "setting times of", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn uid(u: u64) -> rfs::Uid {
+    rfs::Uid::from_raw(u as u32)
+}
+
+fn gid(g: u64) -> rfs::Gid {
+    rfs::Gid::from_raw(g as u32)
+}
+
+/// Copies `r` into `f`, seeking over all-zero blocks so holes stay holes, then sets the
+/// length (a trailing hole).
+fn write_sparse<R: Read>(r: &mut R, f: &mut std::fs::File) -> io::Result<()> {
+    const BLK: usize = 64 << 10;
+    let mut buf = vec![0u8; BLK];
+    let mut len: u64 = 0;
+    let mut hole = false;
+    loop {
+        let mut filled = 0;
+        while filled < BLK {
+            let n = r.read(&mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            break;
+        }
+        if buf[..filled].iter().all(|b| *b == 0) {
+            f.seek(SeekFrom::Current(filled as i64))?;
+            hole = true;
+        } else {
+            f.write_all(&buf[..filled])?;
+            hole = false;
+        }
+        len += filled as u64;
+        if filled < BLK {
+            break;
+        }
+    }
+    if hole {
+        f.set_len(len)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_split_and_checked() {
+        let l = Limits::default();
+        assert_eq!(
+            split_name(b"./a//b/", &l).unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(
+            split_name(b"/etc/passwd", &l).unwrap(),
+            vec![b"etc".to_vec(), b"passwd".to_vec()]
+        );
+        assert!(split_name(b"a/../../b", &l).is_err());
+        assert!(split_name(&vec![b'a'; 300], &l).is_err());
+        assert!(split_name(b"./", &l).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pax_times_parse() {
+        let t = parse_pax_time(b"1700000000.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
+        let t = parse_pax_time(b"-1.25").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (-2, 750_000_000));
+        assert!(parse_pax_time(b"x").is_none());
+    }
+}

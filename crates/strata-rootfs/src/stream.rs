@@ -1,0 +1,271 @@
+//! The reading side of a layer: decompression (sniffed from the bytes), hashing and the
+//! byte and ratio bounds, run on a worker thread that feeds the applier through a
+//! bounded channel, so that inflating and hashing one layer overlaps with writing the
+//! files of the previous one while layers are still applied strictly in order.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+
+use strata_oci::{Digest, Digester};
+use strata_store::compress::{decompress, Compression};
+
+use crate::error::RootfsError;
+use crate::limits::Limits;
+
+const CHUNK: usize = 256 << 10;
+/// Chunks buffered ahead of the applier per layer (8 MiB).
+const DEPTH: usize = 32;
+
+/// What the worker learned once the stream ended.
+#[derive(Debug, Clone)]
+pub struct StreamFacts {
+    /// Compression found in the bytes.
+    pub compression: Compression,
+    /// Digest of the uncompressed stream (the diff ID).
+    pub diff_id: Digest,
+    /// Uncompressed bytes.
+    pub uncompressed: u64,
+    /// Compressed bytes read.
+    pub compressed: u64,
+}
+
+enum Msg {
+    Data(Vec<u8>),
+    End(StreamFacts),
+    Fail(RootfsError),
+}
+
+struct Counting<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Reads a compressed layer to its end on the current thread, sending uncompressed
+/// chunks to `tx`. Stops early (quietly) when the receiver is gone.
+fn produce<R: Read>(r: R, label: &str, limits: &Limits, tx: &SyncSender<Msg>) {
+    let fail = |e: RootfsError| {
+        let _ = tx.send(Msg::Fail(e));
+    };
+    let compressed = Arc::new(AtomicU64::new(0));
+    let counted = Counting {
+        inner: r,
+        n: compressed.clone(),
+    };
+    let (compression, mut plain) = match decompress(counted) {
+        Ok(x) => x,
+        Err(e) => {
+            return fail(RootfsError::Tar {
+                layer: label.to_string(),
+                source: e,
+            })
+        }
+    };
+    let mut hasher = Digester::default();
+    let mut total = 0u64;
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let n = match plain.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return fail(RootfsError::Tar {
+                    layer: label.to_string(),
+                    source: e,
+                })
+            }
+        };
+        total += n as u64;
+        if total > limits.max_bytes {
+            return fail(RootfsError::Limit {
+                layer: label.to_string(),
+                what: "uncompressed size".into(),
+                limit: limits.max_bytes,
+                hint: "--max-layer-bytes",
+            });
+        }
+        let c = compressed.load(Ordering::Relaxed).max(1);
+        if total > limits.ratio_floor && total / c > limits.max_ratio {
+            return fail(RootfsError::Limit {
+                layer: label.to_string(),
+                what: format!("expansion ratio ({total} bytes from {c} compressed)"),
+                limit: limits.max_ratio,
+                hint: "--max-ratio",
+            });
+        }
+        hasher.update(&buf[..n]);
+        buf.truncate(n);
+        if tx.send(Msg::Data(buf)).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Msg::End(StreamFacts {
+        compression,
+        diff_id: hasher.finish(),
+        uncompressed: total,
+        compressed: compressed.load(Ordering::Relaxed),
+    }));
+}
+
+/// The applier's end of a decoding worker: a `Read` of the uncompressed tar.
+pub struct Decoded {
+    rx: Receiver<Msg>,
+    cur: Vec<u8>,
+    pos: usize,
+    facts: Option<StreamFacts>,
+    failure: Option<RootfsError>,
+}
+
+impl Decoded {
+    /// Spawns the worker for `r` inside `scope`.
+    pub fn spawn<'scope, 'env, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        r: R,
+        label: String,
+        limits: Limits,
+    ) -> Decoded {
+        let (tx, rx) = sync_channel(DEPTH);
+        scope.spawn(move || produce(r, &label, &limits, &tx));
+        Decoded {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            facts: None,
+            failure: None,
+        }
+    }
+
+    /// Reads and discards the rest of the stream, then returns the facts (or the
+    /// worker's error).
+    pub fn finish(&mut self) -> Result<StreamFacts, RootfsError> {
+        let mut sink = [0u8; 8192];
+        loop {
+            match self.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(self
+                        .take_failure()
+                        .unwrap_or(RootfsError::io("reading layer", e)));
+                }
+            }
+        }
+        if let Some(f) = self.take_failure() {
+            return Err(f);
+        }
+        self.facts
+            .clone()
+            .ok_or_else(|| RootfsError::io("reading layer", io::ErrorKind::UnexpectedEof.into()))
+    }
+
+    /// The worker's typed error, if it failed.
+    pub fn take_failure(&mut self) -> Option<RootfsError> {
+        self.failure.take()
+    }
+}
+
+impl Read for Decoded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            if self.facts.is_some() {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data(d)) => {
+                    self.cur = d;
+                    self.pos = 0;
+                }
+                Ok(Msg::End(f)) => {
+                    self.facts = Some(f);
+                    return Ok(0);
+                }
+                Ok(Msg::Fail(e)) => {
+                    let msg = e.to_string();
+                    self.failure = Some(e);
+                    return Err(io::Error::other(msg));
+                }
+                Err(_) => return Err(io::Error::other("layer decoder stopped")),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Bounds the bytes the tar reader consumes while it looks for the next entry: headers,
+/// PAX records, GNU long names and sparse maps, all of which it keeps in memory. The
+/// applier switches [`MetaBudget::arm`] on around `Entries::next` and off after.
+#[derive(Clone, Default)]
+pub struct MetaBudget {
+    armed: Rc<Cell<bool>>,
+    used: Rc<Cell<u64>>,
+    tripped: Rc<Cell<bool>>,
+}
+
+impl MetaBudget {
+    /// Starts counting (resets the count).
+    pub fn arm(&self) {
+        self.used.set(0);
+        self.armed.set(true);
+    }
+    /// Stops counting.
+    pub fn disarm(&self) {
+        self.armed.set(false);
+    }
+    /// Whether the last error came from this budget.
+    pub fn tripped(&self) -> bool {
+        self.tripped.get()
+    }
+}
+
+/// A reader charging a [`MetaBudget`] while it is armed.
+pub struct Guarded<R> {
+    inner: R,
+    budget: MetaBudget,
+    limit: u64,
+}
+
+impl<R> Guarded<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R, budget: MetaBudget, limit: u64) -> Self {
+        Guarded {
+            inner,
+            budget,
+            limit,
+        }
+    }
+    /// The wrapped reader.
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.budget.armed.get() {
+            let used = self.budget.used.get() + n as u64;
+            self.budget.used.set(used);
+            // One header block and up to one block of padding are always allowed.
+            if used > self.limit.saturating_add(1024) {
+                self.budget.tripped.set(true);
+                return Err(io::Error::other("tar metadata too large"));
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,247 @@
+//! Layer application: image-spec semantics, compression, diff IDs.
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use common::*;
+use strata_rootfs::{Applier, ApplyOptions, Resolver, RootfsError};
+
+fn applier(root: &Path, resolver: Resolver) -> Applier {
+    std::fs::create_dir_all(root).unwrap();
+    Applier::new(
+        root,
+        ApplyOptions {
+            resolver,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn lower() -> Vec<u8> {
+    let mut t = T::new();
+    t.dir("etc", 0o755)
+        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+        .dir("usr", 0o755)
+        .dir("usr/lib", 0o755)
+        .symlink("lib", "usr/lib")
+        .file("usr/lib/libc.so", b"ELF libc")
+        .dir("opq", 0o755)
+        .file("opq/old1", b"1")
+        .dir("opq/sub", 0o700)
+        .file("opq/sub/old2", b"2")
+        .file("gone", b"bye")
+        .dir("gonedir", 0o755)
+        .file("gonedir/x", b"x")
+        .file("becomes_dir", b"f")
+        .dir("becomes_file", 0o755)
+        .file("becomes_file/child", b"c")
+        .entry(
+            tar::EntryType::Regular,
+            b"bin/su",
+            0o4755,
+            (0, 0),
+            None,
+            b"su",
+        )
+        .entry(
+            tar::EntryType::Regular,
+            b"home/user/file",
+            0o600,
+            (1234, 5678),
+            None,
+            b"mine",
+        );
+    t.finish()
+}
+
+fn upper() -> Vec<u8> {
+    let mut t = T::new();
+    t.mtime = 1_700_000_000;
+    // New file in the opaque dir before the marker, and after it.
+    t.file("opq/new_before", b"nb")
+        .file(".wh.gone", b"")
+        .file(".wh.gonedir", b"")
+        .dir("becomes_dir", 0o750)
+        .file("becomes_file", b"now a file")
+        .hardlink("etc/passwd.link", "etc/passwd")
+        .entry(tar::EntryType::Directory, b"etc", 0o700, (0, 0), None, b"")
+        .file("lib/libnew.so", b"through the symlink");
+    t.file("opq/.wh..wh..opq", b"").file("opq/new_after", b"na");
+    t.pax(&[
+        ("SCHILY.xattr.user.test", b"value"),
+        (
+            "SCHILY.xattr.security.capability",
+            &[1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+    ])
+    .file("usr/bin/ping", b"ping");
+    t.pax(&[("mtime", b"1700000123.25")]).file("precise", b"p");
+    t.entry(tar::EntryType::Fifo, b"run/fifo", 0o644, (0, 0), None, b"");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_path("dev/null").unwrap();
+    h.set_mode(0o666);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    t.raw_header(&h, b"");
+    t.finish()
+}
+
+fn check_tree(root: &Path) {
+    assert_eq!(
+        std::fs::read(root.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+    let m = std::fs::metadata(root.join("etc")).unwrap();
+    assert_eq!(
+        m.permissions().mode() & 0o7777,
+        0o700,
+        "dir over dir changes metadata"
+    );
+    assert_eq!(m.mtime(), 1_700_000_000, "directory mtimes are set last");
+    assert_eq!(
+        std::fs::metadata(root.join("etc/passwd")).unwrap().ino(),
+        std::fs::metadata(root.join("etc/passwd.link"))
+            .unwrap()
+            .ino(),
+        "hardlink to a lower layer's file"
+    );
+    assert!(!root.join("gone").exists() && !root.join("gonedir").exists());
+    assert!(root.join("becomes_dir").is_dir());
+    assert_eq!(
+        std::fs::read(root.join("becomes_file")).unwrap(),
+        b"now a file"
+    );
+    assert_eq!(
+        std::fs::read(root.join("usr/lib/libnew.so")).unwrap(),
+        b"through the symlink"
+    );
+    let mut opq: Vec<_> = std::fs::read_dir(root.join("opq"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    opq.sort();
+    assert_eq!(
+        opq,
+        vec!["new_after", "new_before"],
+        "opaque hides lower entries wherever it sits"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("lib"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "usr/lib"
+    );
+    let su = std::fs::metadata(root.join("bin/su")).unwrap();
+    assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
+    let home = std::fs::metadata(root.join("home/user/file")).unwrap();
+    assert_eq!(
+        (home.uid(), home.gid(), home.permissions().mode() & 0o777),
+        (1234, 5678, 0o600)
+    );
+    let x = strata_rootfs::tree::xattrs(&root.join("usr/bin/ping"));
+    assert_eq!(
+        x.get(&b"user.test"[..]).map(|v| v.as_slice()),
+        Some(&b"value"[..])
+    );
+    assert!(x.contains_key(&b"security.capability"[..]));
+    let p = std::fs::metadata(root.join("precise")).unwrap();
+    assert_eq!((p.mtime(), p.mtime_nsec()), (1_700_000_123, 250_000_000));
+    assert!(std::fs::symlink_metadata(root.join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let dn = std::fs::symlink_metadata(root.join("dev/null")).unwrap();
+    assert!(dn.file_type().is_char_device());
+    assert_eq!(dn.rdev(), rustix::fs::makedev(1, 3));
+}
+
+#[test]
+fn applies_image_spec_semantics_with_both_resolvers() {
+    for res in [Resolver::Auto, Resolver::Walk] {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        let mut a = applier(&root, res);
+        let l = lower();
+        let u = upper();
+        let r1 = a
+            .apply_layer("layer 1", &gzip(&l)[..], Some(&sha256(&l)))
+            .unwrap();
+        assert_eq!(r1.compression, strata_store::compress::Compression::Gzip);
+        let r2 = a
+            .apply_layer("layer 2", &zstd(&u)[..], Some(&sha256(&u)))
+            .unwrap();
+        assert_eq!(r2.compression, strata_store::compress::Compression::Zstd);
+        assert_eq!(r2.diff_id, sha256(&u));
+        check_tree(&root);
+        assert_eq!(a.walking(), res == Resolver::Walk);
+    }
+}
+
+#[test]
+fn uncompressed_layers_and_diff_id_mismatch() {
+    let t = tempfile::tempdir().unwrap();
+    let mut a = applier(&t.path().join("r"), Resolver::Auto);
+    let l = lower();
+    let r = a.apply_layer("layer 1", &l[..], Some(&sha256(&l))).unwrap();
+    assert_eq!(r.compression, strata_store::compress::Compression::None);
+    let e = a
+        .apply_layer("layer 2", &gzip(&l)[..], Some(&sha256(b"other")))
+        .unwrap_err();
+    assert!(matches!(e, RootfsError::DiffIdMismatch { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("wrong diff id calculated on extraction"),
+        "{e}"
+    );
+}
+
+#[test]
+fn whiteouts_do_not_remove_what_the_same_layer_wrote() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    let mut a = applier(&root, Resolver::Auto);
+    let mut l = T::new();
+    l.file("keep", b"k").file(".wh.keep", b"");
+    let l = l.finish();
+    a.apply_layer("layer 1", &l[..], None).unwrap();
+    assert_eq!(std::fs::read(root.join("keep")).unwrap(), b"k");
+}
+
+#[test]
+fn sparse_files_stay_sparse() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("sparse.bin");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(&src).unwrap();
+        f.seek(SeekFrom::Start(64 << 20)).unwrap();
+        f.write_all(b"end").unwrap();
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    b.sparse(true);
+    b.append_path_with_name(&src, "big.sparse").unwrap();
+    let layer = b.into_inner().unwrap();
+    assert!(
+        layer.len() < 1 << 20,
+        "the tar writer stored the file as a GNU sparse entry"
+    );
+    let root = t.path().join("r");
+    let mut a = applier(&root, Resolver::Auto);
+    a.apply_layer("layer 1", &layer[..], Some(&sha256(&layer)))
+        .unwrap();
+    let m = std::fs::metadata(root.join("big.sparse")).unwrap();
+    assert_eq!(m.len(), (64 << 20) + 3);
+    assert!(
+        m.blocks() * 512 < 4 << 20,
+        "holes are not written: {} blocks",
+        m.blocks()
+    );
+}
