@@ -1,0 +1,22 @@
+//! Docker-compatible output formatting shared by every `strata` command.
+//!
+//! - [`template`]: a Go `text/template` engine over `serde_json::Value`
+//!   with Docker's template functions.
+//! - [`table`]: Docker's `--format` handling (`table`, `json`, templates)
+//!   and its tabwriter (minwidth 10, padding 3).
+//! - [`tabwriter`]: Go `text/tabwriter` elastic tabstops.
+//! - [`human`]: sizes (`72.9MB`), ages (`3 weeks ago`), `Ellipsis`, short
+//!   IDs and Go's `Time.String()`.
+//! - [`gojson`]: JSON encoding with Go `encoding/json` output rules.
+
+pub mod gofmt;
+pub mod gojson;
+pub mod template;
+
+pub use template::{Template, TemplateError, TemplateErrorKind};
+pub mod human;
+pub mod table;
+pub mod tabwriter;
+
+pub use table::{render, render_with, OutputFormat};
+pub use tabwriter::{docker_tabwrite, tabwrite, TabWriterConfig};
