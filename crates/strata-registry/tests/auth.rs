@@ -122,7 +122,7 @@ async fn basic_auth_enforces_access_rules() {
 
     // mallory: signed in, but no rule for team/*.
     for (m, path) in [
-        ("GET", format!("/v2/team/app/manifests/v1")),
+        ("GET", "/v2/team/app/manifests/v1".to_string()),
         ("GET", format!("/v2/team/app/blobs/{layer}")),
         ("POST", "/v2/team/app/blobs/uploads/".to_string()),
         ("DELETE", format!("/v2/team/app/manifests/{mdig}")),
