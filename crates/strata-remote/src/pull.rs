@@ -1,0 +1,529 @@
+//! `pull`: a reference from a registry into the store.
+//!
+//! Order of work: fetch the manifest or index (verified), pick the platform, fetch the
+//! config, then download the missing layers concurrently (a semaphore of
+//! `max_concurrent_downloads`). Every blob streams into a resumable store ingest named
+//! `pull-<digest>`: a broken connection resumes with a `Range` request from the bytes
+//! already written (a 206 with a matching `Content-Range`, else the ingest restarts), and
+//! an interrupted process leaves the ingest for the next pull to continue. The store
+//! checks size and digest at commit; then the layer's facts are computed and its diff ID
+//! checked against the config. Documents are stored and the name is set only after
+//! everything verified, all under one lease.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_oci::{
+    media, Descriptor, Digest, Document, ImageConfig, ImageManifest, Platform, Reference,
+};
+use strata_store::{Lease, Store, StoreError};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::client::{Client, FetchedManifest};
+use crate::error::{RemoteError, Result};
+use crate::event::{Event, Status};
+
+/// Options of a pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to pick from an index (default: the host's).
+    pub platform: Option<Platform>,
+    /// Layers downloaded at once (Docker's default: 3).
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: None,
+            max_concurrent_downloads: 3,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct PullResult {
+    /// The name set in the store (`docker.io/library/alpine:latest` or `…@sha256:…`).
+    pub name: Reference,
+    /// What the name points at (manifest or index).
+    pub target: Descriptor,
+    /// The platform manifest that was pulled.
+    pub manifest: Descriptor,
+    /// True when the name already pointed here and nothing had to be downloaded.
+    pub up_to_date: bool,
+    /// Bytes received from the network for blobs.
+    pub downloaded_bytes: u64,
+}
+
+enum Msg {
+    Ev(Event),
+    Done(Result<u64>),
+}
+
+/// Chooses the index entry for `want` (Docker's "no matching manifest" when none).
+pub fn choose_platform(index: &strata_oci::ImageIndex, want: &Platform) -> Result<Descriptor> {
+    index
+        .manifests
+        .iter()
+        .filter(|d| media::is_manifest(&d.media_type))
+        .find(|d| d.platform.as_ref().is_some_and(|p| want.matches(p)))
+        .cloned()
+        .ok_or_else(|| RemoteError::NoMatchingPlatform(want.clone().normalized().to_string()))
+}
+
+fn verification_failure(e: &RemoteError) -> bool {
+    matches!(
+        e,
+        RemoteError::DigestMismatch { .. }
+            | RemoteError::SizeMismatch { .. }
+            | RemoteError::DiffIdMismatch { .. }
+    )
+}
+
+/// Pulls `reference` (which must carry a tag or a digest) into `store`, reporting
+/// progress to `progress`.
+pub async fn pull<F: FnMut(Event)>(
+    client: &Client,
+    store: Arc<Store>,
+    reference: &Reference,
+    opts: &PullOptions,
+    mut progress: F,
+) -> Result<PullResult> {
+    let lease = Arc::new(store.lease(Duration::from_secs(6 * 3600))?);
+    let res = pull_inner(client, &store, reference, opts, &lease, &mut progress).await;
+    // Every task holding a clone has been joined by now.
+    let Ok(lease) = Arc::try_unwrap(lease) else {
+        return res;
+    };
+    match res {
+        Ok(r) => {
+            store.release(lease)?;
+            Ok(r)
+        }
+        Err(e) => {
+            // Verified blobs of a pull that failed for other reasons stay (unnamed) so a
+            // retry need not fetch them again; garbage collection takes them otherwise.
+            if verification_failure(&e) {
+                let _ = store.abort(lease);
+            } else {
+                let _ = store.release(lease);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn pull_inner<F: FnMut(Event)>(
+    client: &Client,
+    store: &Arc<Store>,
+    r: &Reference,
+    opts: &PullOptions,
+    lease: &Arc<Lease>,
+    progress: &mut F,
+) -> Result<PullResult> {
+    let tag = match (r.tag(), r.digest()) {
+        (_, Some(d)) => d.to_string(),
+        (Some(t), None) => t.to_string(),
+        (None, None) => {
+            return Err(RemoteError::Invalid(format!(
+                "{r}: a tag or digest is required"
+            )))
+        }
+    };
+    let familiar = r.name_only().familiar_name();
+    let repo_path = if r.is_docker_hub() {
+        r.path().to_string()
+    } else {
+        familiar.clone()
+    };
+    progress(Event::PullingFrom {
+        tag,
+        repository: repo_path,
+    });
+    let top = client.fetch_manifest(r).await?;
+    progress(Event::Resolved {
+        digest: top.digest.clone(),
+        media_type: top.media_type.clone(),
+    });
+    let top_doc = Document::parse(&top.bytes, Some(&top.media_type))?;
+    let (manifest_fm, manifest): (FetchedManifest, ImageManifest) = match &top_doc {
+        Document::Manifest(m) => (top.clone(), m.clone()),
+        Document::Index(idx) => {
+            let want = opts.platform.clone().unwrap_or_else(Platform::host);
+            let entry = choose_platform(idx, &want)?;
+            let child = client
+                .fetch_manifest(&r.with_digest(entry.digest.clone()))
+                .await?;
+            if child.bytes.len() as u64 != entry.size {
+                return Err(RemoteError::SizeMismatch {
+                    digest: entry.digest.clone(),
+                    expected: entry.size,
+                    actual: child.bytes.len() as u64,
+                });
+            }
+            match Document::parse(&child.bytes, Some(&entry.media_type))? {
+                Document::Manifest(m) => (child, m),
+                Document::Index(_) => {
+                    return Err(RemoteError::Invalid(
+                        "nested index entries are not images".into(),
+                    ))
+                }
+            }
+        }
+    };
+
+    // Config.
+    let cfg_desc = manifest.config.clone();
+    let cfg_bytes = if store.protect_existing(&cfg_desc.digest, lease)? {
+        store.read_blob(&cfg_desc.digest, strata_oci::MAX_DOCUMENT_SIZE as u64)?
+    } else {
+        let b = client.fetch_blob_bytes(r, &cfg_desc).await?;
+        store.put_bytes(&b, Some(&cfg_desc.digest), lease)?;
+        b
+    };
+    let is_image = media::is_config(&cfg_desc.media_type);
+    let config = if is_image {
+        Some(ImageConfig::parse(&cfg_bytes)?)
+    } else {
+        None
+    };
+    if let (Some(want), Some(c), Document::Manifest(_)) = (&opts.platform, &config, &top_doc) {
+        if !want.matches(&c.platform()) {
+            return Err(RemoteError::Invalid(format!(
+                "image with reference {} was found but does not match the specified platform: wanted {}, actual: {}",
+                r.familiar_string(),
+                want.clone().normalized(),
+                c.platform().normalized()
+            )));
+        }
+    }
+    if let Some(c) = &config {
+        if c.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(RemoteError::Invalid(format!(
+                "invalid image {}: the config lists {} diff IDs for {} layers",
+                r.familiar_string(),
+                c.rootfs.diff_ids.len(),
+                manifest.layers.len()
+            )));
+        }
+    }
+
+    // Layers.
+    let mut seen = HashSet::new();
+    let mut missing = Vec::new();
+    let mut present = Vec::new();
+    for l in &manifest.layers {
+        if !seen.insert(l.digest.clone()) {
+            continue;
+        }
+        if store.protect_existing(&l.digest, lease)? {
+            present.push(l.clone());
+        } else {
+            missing.push(l.clone());
+        }
+    }
+    let total: u64 = manifest.layers.iter().map(|l| l.size).sum();
+    let transfer: u64 = missing.iter().map(|l| l.size).sum();
+    progress(Event::Plan {
+        layers: manifest.layers.len(),
+        transfer_bytes: transfer,
+        total_bytes: total,
+    });
+    for l in &present {
+        progress(Event::Blob {
+            digest: l.digest.clone(),
+            layer: true,
+            status: Status::AlreadyExists,
+            current: l.size,
+            total: l.size,
+        });
+    }
+    for l in &missing {
+        progress(Event::Blob {
+            digest: l.digest.clone(),
+            layer: true,
+            status: Status::PullingFsLayer,
+            current: 0,
+            total: l.size,
+        });
+    }
+    let diff_for = |d: &Digest| -> Option<Digest> {
+        let c = config.as_ref()?;
+        manifest
+            .layers
+            .iter()
+            .position(|l| &l.digest == d)
+            .map(|i| c.rootfs.diff_ids[i].clone())
+    };
+
+    let downloaded = if missing.is_empty() {
+        0
+    } else {
+        let sem = Arc::new(Semaphore::new(opts.max_concurrent_downloads.max(1)));
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let mut set = tokio::task::JoinSet::new();
+        for l in missing.clone() {
+            let tx = tx.clone();
+            let sem = sem.clone();
+            let client = client.clone();
+            let store = store.clone();
+            let repo = r.clone();
+            let want_diff = diff_for(&l.digest);
+            let lease = lease.clone();
+            set.spawn(async move {
+                let res = async {
+                    let permit = match sem.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            let _ = tx.send(Msg::Ev(Event::Blob {
+                                digest: l.digest.clone(),
+                                layer: true,
+                                status: Status::Waiting,
+                                current: 0,
+                                total: l.size,
+                            }));
+                            sem.acquire_owned()
+                                .await
+                                .map_err(|e| RemoteError::Transport(e.to_string()))?
+                        }
+                    };
+                    let send = |ev: Event| {
+                        let _ = tx.send(Msg::Ev(ev));
+                    };
+                    let n = download_blob(&client, &store, &repo, &l, &lease, true, &send).await?;
+                    drop(permit);
+                    let st = store.clone();
+                    let d = l.digest.clone();
+                    let facts = tokio::task::spawn_blocking(move || st.layer_facts(&d))
+                        .await
+                        .map_err(|e| RemoteError::Transport(e.to_string()))??;
+                    if let Some(want) = want_diff {
+                        if facts.diff_id != want {
+                            return Err(RemoteError::DiffIdMismatch {
+                                layer: l.digest.clone(),
+                                expected: want,
+                                actual: facts.diff_id,
+                            });
+                        }
+                    }
+                    send(Event::Blob {
+                        digest: l.digest.clone(),
+                        layer: true,
+                        status: Status::PullComplete,
+                        current: l.size,
+                        total: l.size,
+                    });
+                    Ok(n)
+                }
+                .await;
+                let _ = tx.send(Msg::Done(res));
+            });
+        }
+        drop(tx);
+        let mut done = 0;
+        let mut bytes = 0;
+        let mut failure = None;
+        while let Some(m) = rx.recv().await {
+            match m {
+                Msg::Ev(e) => progress(e),
+                Msg::Done(Ok(n)) => {
+                    bytes += n;
+                    done += 1;
+                }
+                Msg::Done(Err(e)) => {
+                    failure = Some(e);
+                    set.abort_all();
+                    break;
+                }
+            }
+            if done == missing.len() {
+                break;
+            }
+        }
+        while set.join_next().await.is_some() {}
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        bytes
+    };
+    for l in &present {
+        let st = store.clone();
+        let d = l.digest.clone();
+        let facts = tokio::task::spawn_blocking(move || st.layer_facts(&d))
+            .await
+            .map_err(|e| RemoteError::Transport(e.to_string()))??;
+        if let Some(want) = diff_for(&l.digest) {
+            if facts.diff_id != want {
+                return Err(RemoteError::DiffIdMismatch {
+                    layer: l.digest.clone(),
+                    expected: want,
+                    actual: facts.diff_id,
+                });
+            }
+        }
+    }
+
+    // Documents, then the name.
+    store.put_document(&manifest_fm.bytes, Some(&manifest_fm.digest), lease)?;
+    if matches!(top_doc, Document::Index(_)) {
+        store.put_document(&top.bytes, Some(&top.digest), lease)?;
+    }
+    let target = top.descriptor();
+    let name = match r.digest() {
+        Some(_) => r.name_only().with_digest(top.digest.clone()),
+        None => r.clone(),
+    };
+    let old = store.meta().name(&name.to_string())?;
+    let up_to_date = old.is_some_and(|o| o.digest == target.digest) && downloaded == 0;
+    store.meta().set_name(
+        &name.to_string(),
+        &target.digest,
+        &target.media_type,
+        target.size,
+        true,
+    )?;
+    Ok(PullResult {
+        name,
+        target,
+        manifest: manifest_fm.descriptor(),
+        up_to_date,
+        downloaded_bytes: downloaded,
+    })
+}
+
+/// Streams one blob into the store (resuming an earlier ingest), retrying broken
+/// transfers with Range requests. Returns the bytes received from the network.
+async fn download_blob(
+    client: &Client,
+    store: &Store,
+    repo: &Reference,
+    desc: &Descriptor,
+    lease: &Lease,
+    layer: bool,
+    send: &(dyn Fn(Event) + Send + Sync),
+) -> Result<u64> {
+    let mut fetched = 0u64;
+    let mut fresh_retry = false;
+    loop {
+        let mut w = store.writer(
+            &format!("pull-{}", desc.digest),
+            Some((desc.digest.clone(), desc.size)),
+        )?;
+        let resumed = w.offset();
+        let mut attempt = 1u32;
+        let max = client.config().max_attempts.max(1);
+        loop {
+            if w.offset() == desc.size {
+                break;
+            }
+            let start = w.offset();
+            let res: Result<()> = async {
+                let mut s = client.fetch_blob(repo, desc, start).await?;
+                if s.offset != start {
+                    w.reset()?;
+                }
+                send(Event::Blob {
+                    digest: desc.digest.clone(),
+                    layer,
+                    status: Status::Downloading,
+                    current: w.offset(),
+                    total: desc.size,
+                });
+                let mut last = w.offset();
+                while let Some(chunk) = s.chunk().await? {
+                    if w.offset() + chunk.len() as u64 > desc.size {
+                        return Err(RemoteError::SizeMismatch {
+                            digest: desc.digest.clone(),
+                            expected: desc.size,
+                            actual: w.offset() + chunk.len() as u64,
+                        });
+                    }
+                    w.write_all(&chunk).map_err(StoreError::Stream)?;
+                    fetched += chunk.len() as u64;
+                    if w.offset() - last >= 256 * 1024 || w.offset() == desc.size {
+                        last = w.offset();
+                        send(Event::Blob {
+                            digest: desc.digest.clone(),
+                            layer,
+                            status: Status::Downloading,
+                            current: last,
+                            total: desc.size,
+                        });
+                    }
+                }
+                if w.offset() < desc.size {
+                    return Err(RemoteError::Transport(format!(
+                        "connection closed after {} of {} bytes of {}",
+                        w.offset(),
+                        desc.size,
+                        desc.digest
+                    )));
+                }
+                Ok(())
+            }
+            .await;
+            match res {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && attempt < max => {
+                    attempt += 1;
+                    let delay = client.backoff(attempt - 1);
+                    send(Event::Retrying {
+                        digest: desc.digest.clone(),
+                        attempt,
+                        delay_secs: delay.as_secs(),
+                        resume_from: w.offset(),
+                        error: e.to_string(),
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        send(Event::Blob {
+            digest: desc.digest.clone(),
+            layer,
+            status: Status::VerifyingChecksum,
+            current: desc.size,
+            total: desc.size,
+        });
+        match w.commit(lease) {
+            Ok(_) => {
+                send(Event::Blob {
+                    digest: desc.digest.clone(),
+                    layer,
+                    status: Status::DownloadComplete,
+                    current: desc.size,
+                    total: desc.size,
+                });
+                return Ok(fetched);
+            }
+            Err(StoreError::DigestMismatch { expected, actual }) => {
+                // Bytes left by an earlier run may be what is wrong: start over once.
+                if resumed > 0 && !fresh_retry {
+                    fresh_retry = true;
+                    continue;
+                }
+                return Err(RemoteError::DigestMismatch {
+                    what: format!("blob {}", desc.digest),
+                    expected,
+                    actual,
+                });
+            }
+            Err(StoreError::SizeMismatch {
+                digest,
+                expected,
+                actual,
+            }) => {
+                return Err(RemoteError::SizeMismatch {
+                    digest,
+                    expected,
+                    actual,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
