@@ -1,0 +1,87 @@
+//! The catalogers: each reads the merged filesystem through [`ImageFs`] and reports
+//! packages. [`Catalogers`] is also the [`Selector`] telling the filesystem which files
+//! to keep while layers stream past.
+
+pub mod apk;
+pub mod dpkg;
+pub mod os;
+
+use std::collections::HashSet;
+
+use crate::fs::{ImageFs, Selector, Want};
+use crate::package::{Distro, Package};
+
+/// The full set of catalogers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Catalogers;
+
+/// Files the OS catalogers read, exactly.
+const OS_FILES: &[&str] = &[
+    "etc/os-release",
+    "usr/lib/os-release",
+    "etc/lsb-release",
+    "etc/alpine-release",
+    "etc/debian_version",
+    "etc/redhat-release",
+    "etc/system-release",
+    "etc/centos-release",
+    "var/lib/dpkg/status",
+    "lib/apk/db/installed",
+    "usr/lib/apk/db/installed",
+];
+
+impl Selector for Catalogers {
+    fn want(&self, path: &str, _size: u64, mode: u32) -> Want {
+        if OS_FILES.contains(&path)
+            || path.starts_with("var/lib/dpkg/status.d/")
+            || (path.starts_with("var/lib/dpkg/info/") && path.ends_with(".list"))
+        {
+            return Want::Content;
+        }
+        if mode & 0o111 != 0 {
+            return Want::Executable;
+        }
+        Want::Nothing
+    }
+
+    fn summarize(&self, _path: &str, _data: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Everything found in one filesystem state.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// The distribution.
+    pub distro: Option<Distro>,
+    /// Packages (purls not yet computed, no layers).
+    pub packages: Vec<Package>,
+}
+
+/// Runs every cataloger. Language packages whose metadata or binary an OS package owns
+/// are dropped (they are the OS package's files).
+pub fn catalog(fs: &dyn ImageFs) -> Found {
+    let distro = os::detect(fs);
+    let mut packages = Vec::new();
+    let mut owned_raw = Vec::new();
+    for (p, o) in [dpkg::catalog(fs), apk::catalog(fs)] {
+        packages.extend(p);
+        owned_raw.extend(o);
+    }
+    let lang: Vec<Package> = Vec::new();
+    if !lang.is_empty() {
+        let wanted: HashSet<&str> = lang.iter().map(|p| p.location.as_str()).collect();
+        let owned: HashSet<String> = owned_raw
+            .iter()
+            .filter_map(|o| {
+                if wanted.contains(o.as_str()) {
+                    Some(o.clone())
+                } else {
+                    fs.resolve(o).filter(|r| wanted.contains(r.as_str()))
+                }
+            })
+            .collect();
+        packages.extend(lang.into_iter().filter(|p| !owned.contains(&p.location)));
+    }
+    Found { distro, packages }
+}
