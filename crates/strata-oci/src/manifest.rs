@@ -143,7 +143,9 @@ pub struct ImageIndex {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-/// A parsed manifest-like document.
+/// A parsed manifest-like document. (Both variants are a few hundred bytes and short
+/// lived; boxing would only add an allocation.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
     /// A single-platform image manifest.

@@ -40,7 +40,7 @@ pub struct ResolvedImage {
     /// The config's raw bytes.
     pub config_raw: Vec<u8>,
     /// Each layer with its facts when the layer is present.
-    pub layers: Vec<(Descriptor, Option<LayerRecord>)>,
+    pub layers: Vec<LayerEntry>,
 }
 
 impl ResolvedImage {
@@ -56,7 +56,7 @@ impl ResolvedImage {
 
     /// History entries paired with the layer each made (None for empty layers).
     /// When the config has no history, one synthetic entry per layer.
-    pub fn history(&self) -> Vec<(History, Option<&(Descriptor, Option<LayerRecord>)>)> {
+    pub fn history(&self) -> Vec<(History, Option<&LayerEntry>)> {
         if self.config.history.is_empty() {
             return self.layers.iter().map(|l| (History::default(), Some(l))).collect();
         }
@@ -68,6 +68,9 @@ impl ResolvedImage {
             .collect()
     }
 }
+
+/// A layer descriptor with its recorded facts (None when the blob is absent).
+pub type LayerEntry = (Descriptor, Option<LayerRecord>);
 
 /// An image record for listing: a name and what it resolves to.
 #[derive(Debug, Clone)]
