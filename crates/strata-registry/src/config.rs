@@ -91,15 +91,20 @@ impl Default for Config {
 impl Config {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, RegistryError> {
-        toml::from_str(text).map_err(|e| RegistryError::Config(e.to_string()))
+        toml::from_str(text).map_err(|e| RegistryError::Config(describe_toml_error(text, &e)))
     }
 
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Config, RegistryError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| RegistryError::Config(format!("reading {}: {e}", path.display())))?;
-        Self::from_toml(&text)
-            .map_err(|e| RegistryError::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| {
+            RegistryError::Config(format!(
+                "{}: {}",
+                path.display(),
+                describe_toml_error(&text, &e)
+            ))
+        })
     }
 
     /// A default configuration storing under `root`, listening on 127.0.0.1 on a free port.
@@ -109,6 +114,20 @@ impl Config {
             root: root.into(),
             ..Config::default()
         }
+    }
+}
+
+/// A one-line description of a TOML error: `line L, column C: message`.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
     }
 }
 

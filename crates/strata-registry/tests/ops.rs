@@ -48,8 +48,11 @@ async fn healthz_and_metrics() {
     }
 }
 
+/// Deliveries received: (request head, JSON body).
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
 /// A webhook receiver that fails the first delivery and records the rest.
-fn receiver() -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+fn receiver() -> (String, Received) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/events", l.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));

@@ -21,10 +21,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:5000, or the config file's `addr`).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
-    /// Storage root (default: a `registry` folder under the store root).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
     /// TOML configuration file for everything else (auth, limits, gc, tls, notifications).
+    /// The storage root is the config's `root`, else a `registry` folder under the store
+    /// root (`strata --root`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -32,10 +31,8 @@ pub struct ServeArgs {
 /// Flags of `strata registry gc`.
 #[derive(clap::Args, Debug)]
 pub struct GcArgs {
-    /// Storage root (default: a `registry` folder under the store root).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// TOML configuration file (its `root` and `[gc]` settings are used).
+    /// TOML configuration file (its `root` and `[gc]` settings are used); without one the
+    /// registry is the `registry` folder under the store root.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Report what would be deleted without deleting anything.
@@ -52,20 +49,13 @@ pub struct GcArgs {
     pub json: bool,
 }
 
-fn load_config(
-    path: Option<&Path>,
-    root: Option<PathBuf>,
-    store_root: &Path,
-) -> anyhow::Result<strata_registry::Config> {
+fn load_config(path: Option<&Path>, store_root: &Path) -> anyhow::Result<strata_registry::Config> {
     let mut cfg = match path {
         Some(p) => strata_registry::Config::from_file(p)?,
         None => strata_registry::Config::default(),
     };
-    let root_from_file = path.is_some() && cfg.root != strata_registry::Config::default().root;
-    match root {
-        Some(r) => cfg.root = r,
-        None if !root_from_file => cfg.root = store_root.join("registry"),
-        None => {}
+    if cfg.root == strata_registry::Config::default().root {
+        cfg.root = store_root.join("registry");
     }
     Ok(cfg)
 }
@@ -93,7 +83,7 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
         .context("starting the async runtime")?;
     match cmd {
         RegistryCommand::Serve(a) => {
-            let mut cfg = load_config(a.config.as_deref(), a.root, store_root)?;
+            let mut cfg = load_config(a.config.as_deref(), store_root)?;
             if let Some(addr) = a.addr {
                 cfg.addr = addr;
             }
@@ -113,7 +103,7 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
             Ok(0)
         }
         RegistryCommand::Gc(a) => {
-            let cfg = load_config(a.config.as_deref(), a.root, store_root)?;
+            let cfg = load_config(a.config.as_deref(), store_root)?;
             if !cfg.root.is_dir() {
                 anyhow::bail!("registry root {} does not exist", cfg.root.display());
             }
