@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// root (`strata --root`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log format on stderr: `text` or `json` (one JSON object per line). The level comes
+    /// from `STRATA_LOG` (default `info`).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// Flags of `strata registry gc`.
@@ -60,6 +64,20 @@ fn load_config(path: Option<&Path>, store_root: &Path) -> anyhow::Result<strata_
     Ok(cfg)
 }
 
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Another subscriber may already be installed (tests, embedding); keep it.
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
@@ -83,6 +101,7 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
         .context("starting the async runtime")?;
     match cmd {
         RegistryCommand::Serve(a) => {
+            init_logging(&a.log_format);
             let mut cfg = load_config(a.config.as_deref(), store_root)?;
             if let Some(addr) = a.addr {
                 cfg.addr = addr;
