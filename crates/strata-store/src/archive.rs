@@ -435,6 +435,13 @@ fn ingest_known<R: Read>(
 }
 
 /// Streams a blob whose digest is not known in advance (a legacy `layer.tar`).
+///
+/// The ingest is keyed by the entry's path and size, which in the archives Docker and
+/// skopeo write are derived from the layer's content (`<v1 id>/layer.tar`,
+/// `<diff id>.tar`), so a killed load of the same archive resumes too: the bytes already
+/// ingested are compared with the input as it is skipped, and the diff-ID check after
+/// the stream verifies the whole layer.
+#[allow(clippy::too_many_arguments)]
 fn ingest_unknown<R: Read>(
     store: &Store,
     lease: &Lease,
@@ -442,26 +449,80 @@ fn ingest_unknown<R: Read>(
     path: &str,
     size: u64,
     seq: usize,
+    col: &mut Collected,
     progress: &mut Progress<'_>,
 ) -> Result<Digest> {
+    let keyed = format!(
+        "load-path-{}-{size}",
+        Digest::sha256_of(path.as_bytes()).hex()
+    );
+    let (reference, mut w) = match store.writer(&keyed, None) {
+        Ok(w) => (keyed, w),
+        Err(StoreError::Locked(_)) => {
+            // Another load of the same archive is running: use a private ingest.
+            let unique = format!(
+                "load-{}-{}-{seq}",
+                std::process::id(),
+                crate::meta::now_nanos()
+            );
+            let w = store.writer(&unique, None)?;
+            (unique, w)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut resumed = w.offset();
+    if resumed > size {
+        w.reset()?;
+        resumed = 0;
+    }
     progress.event(LoadEvent::Layer {
         path: path.to_string(),
         digest: None,
         size,
-        resumed: 0,
+        resumed,
         present: false,
     });
-    let reference = format!(
-        "load-{}-{}-{seq}",
-        std::process::id(),
-        crate::meta::now_nanos()
-    );
-    let mut w = store.writer(&reference, None)?;
-    if let Err(e) = copy_exact(r, &mut w, size, progress) {
-        w.abort();
-        return Err(stream_err(e));
+    if resumed > 0 {
+        let data = store
+            .root()
+            .join("ingest")
+            .join(Digest::sha256_of(reference.as_bytes()).hex())
+            .join("data");
+        let mut on_disk = File::open(&data).map_err(|e| StoreError::io(&data, e))?;
+        if !same_prefix(r, &mut on_disk, resumed, progress).map_err(stream_err)? {
+            w.abort();
+            return Err(archive_err(format!(
+                "the interrupted load of {path} does not match this archive; it was discarded, run the load again"
+            )));
+        }
+        col.resumed += resumed;
     }
+    // On error the partial ingest stays for a later run to continue.
+    copy_exact(r, &mut w, size - resumed, progress).map_err(stream_err)?;
     w.commit(lease)
+}
+
+/// Reads `n` bytes of `input` and tells whether they equal the first `n` bytes of `disk`.
+fn same_prefix<R: Read + ?Sized>(
+    input: &mut R,
+    disk: &mut File,
+    mut n: u64,
+    progress: &mut Progress<'_>,
+) -> io::Result<bool> {
+    let mut a = vec![0u8; 1 << 16];
+    let mut b = vec![0u8; 1 << 16];
+    let mut same = true;
+    while n > 0 {
+        let want = a.len().min(n as usize);
+        input.read_exact(&mut a[..want])?;
+        if same {
+            disk.read_exact(&mut b[..want])?;
+            same = a[..want] == b[..want];
+        }
+        n -= want as u64;
+        progress.tick(false);
+    }
+    Ok(same)
 }
 
 fn stream_archive<R: Read>(
@@ -539,7 +600,8 @@ fn stream_archive<R: Read>(
                     // v1 layer metadata: not needed (the tar reader skips the data).
                 } else {
                     seq += 1;
-                    let d = ingest_unknown(store, lease, &mut e, &path, size, seq, progress)?;
+                    let d =
+                        ingest_unknown(store, lease, &mut e, &path, size, seq, &mut col, progress)?;
                     col.files.insert(path, Source::Blob(d, size));
                 }
             }

@@ -1154,3 +1154,60 @@ fn umoci_layout_loads() {
     let (_d2, s2) = new_store();
     assert_eq!(load_bytes(&s2, &out).unwrap().images[0].id, img.id);
 }
+
+#[test]
+fn interrupted_legacy_load_resumes_and_a_foreign_partial_ingest_is_refused() {
+    let img = TestImage::new("legacy-resume", false, "amd64");
+    let bytes = legacy_tar(&img, &["lr:1"], false);
+    // Cut the stream in the middle of the first layer.tar: an "unexpected EOF" error
+    // that leaves the partial ingest behind.
+    let first_layer = &img.layers[0].0;
+    let pos = bytes
+        .windows(64)
+        .position(|w| w == &first_layer[..64])
+        .unwrap();
+    let (_d, s) = new_store();
+    let err = load_bytes(&s, &bytes[..pos + 1500]).unwrap_err();
+    assert!(err.to_string().contains("unexpected EOF"), "{err}");
+    assert!(s.ingests().unwrap().iter().any(|i| i.offset > 0));
+    let rep = load_bytes(&s, &bytes).unwrap();
+    assert!(rep.resumed_bytes > 0);
+    assert_eq!(
+        rep.images[0].names,
+        vec!["docker.io/library/lr:1".to_string()]
+    );
+    assert!(s.ingests().unwrap().is_empty());
+
+    // A partial ingest under the same path whose bytes differ is discarded with a clear
+    // error, and the next run succeeds.
+    let (_d2, s2) = new_store();
+    let mut other = bytes[..pos + 1500].to_vec();
+    other[pos + 100] ^= 0xff;
+    assert!(load_bytes(&s2, &other).is_err());
+    let err = load_bytes(&s2, &bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("does not match this archive"),
+        "{err}"
+    );
+    assert!(s2.meta().names().unwrap().is_empty());
+    load_bytes(&s2, &bytes).unwrap();
+}
+
+#[test]
+fn legacy_xz_layer_is_stored_uncompressed() {
+    let mut img = TestImage::new("xz", false, "amd64");
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(&img.plain[0]).unwrap();
+    img.layers[0] = (xz.finish().unwrap(), media::OCI_LAYER_TAR);
+    let (_d, s) = new_store();
+    load_bytes(&s, &legacy_tar(&img, &["xz:1"], false)).unwrap();
+    let r = s
+        .resolve(&target(&s, "docker.io/library/xz:1"), None)
+        .unwrap();
+    assert_eq!(r.manifest.layers[0].media_type, media::OCI_LAYER_TAR);
+    assert_eq!(r.manifest.layers[0].digest, img.diff_ids()[0]);
+    assert_eq!(
+        s.read_blob(&img.diff_ids()[0], 1 << 20).unwrap(),
+        img.plain[0]
+    );
+}
