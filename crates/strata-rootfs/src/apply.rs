@@ -195,6 +195,9 @@ struct LayerState {
     written: BTreeSet<Vec<u8>>,
     /// Directories whose mtimes are set once the layer's entries are done.
     dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
+    /// Existing directories this layer changed the contents of, with their mtimes from
+    /// before: restored at the end so a layer changes only the times it names.
+    touched: std::collections::BTreeMap<Vec<Vec<u8>>, Timespec>,
     warnings: Vec<String>,
     skipped_owners: Vec<(String, u64, u64)>,
     entries: u64,
@@ -211,6 +214,19 @@ impl LayerState {
     fn io(&self, path: &[u8], what: &str, e: io::Error) -> RootfsError {
         RootfsError::io(format!("{}: {what} {:?}", self.label, show(path)), e)
     }
+    /// Remembers the mtime of `dir` (at `comps`) before this layer first changes it.
+    fn touch(&mut self, comps: &[Vec<u8>], dir: &OwnedFd) {
+        if !self.touched.contains_key(comps) {
+            if let Ok(s) = rfs::fstat(dir) {
+                let t = Timespec {
+                    tv_sec: s.st_mtime as _,
+                    tv_nsec: s.st_mtime_nsec as _,
+                };
+                self.touched.insert(comps.to_vec(), t);
+            }
+        }
+    }
+
     fn wrote_under(&self, p: &[u8]) -> bool {
         let mut prefix = p.to_vec();
         prefix.push(b'/');
@@ -281,6 +297,7 @@ impl Applier {
             label: label.to_string(),
             written: BTreeSet::new(),
             dir_times: Vec::new(),
+            touched: Default::default(),
             warnings: Vec::new(),
             skipped_owners: Vec::new(),
             entries: 0,
@@ -492,6 +509,12 @@ impl Applier {
                 }
                 Err(e) => return Err(st.io(&raw, "opening the parent of", e)),
             };
+            if root::lstat_at(&dir, name)
+                .map_err(|e| st.io(&raw, "inspecting", e))?
+                .is_some()
+            {
+                st.touch(parent, &dir);
+            }
             return root::remove_all_at(&dir, name, !self.is_root)
                 .map_err(|e| st.io(&raw, "removing", e));
         }
@@ -502,6 +525,13 @@ impl Applier {
             .map_err(|e| st.io(&raw, "creating the parent of", e))?;
         let existing = root::lstat_at(&dir, base).map_err(|e| st.io(&raw, "inspecting", e))?;
         let is_dir_entry = et == tar::EntryType::Directory;
+        if !(is_dir_entry
+            && existing
+                .as_ref()
+                .is_some_and(|ex| root::kind(ex) == FileType::Directory))
+        {
+            st.touch(parent, &dir);
+        }
         if let Some(ex) = &existing {
             let ex_dir = root::kind(ex) == FileType::Directory;
             if !(is_dir_entry && ex_dir) {
@@ -761,7 +791,12 @@ impl Applier {
         self.clear_lower(&fd, &raw, st)
     }
 
-    fn clear_lower(&self, fd: &OwnedFd, prefix: &[u8], st: &LayerState) -> Result<()> {
+    fn clear_lower(&self, fd: &OwnedFd, prefix: &[u8], st: &mut LayerState) -> Result<()> {
+        let comps: Vec<Vec<u8>> = prefix
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .map(|c| c.to_vec())
+            .collect();
         for name in root::list_dir(fd).map_err(|e| st.io(prefix, "listing", e))? {
             let mut p = prefix.to_vec();
             if !p.is_empty() {
@@ -771,6 +806,7 @@ impl Applier {
             let kept = st.written.contains(&p);
             let below = st.wrote_under(&p);
             if !kept && !below {
+                st.touch(&comps, fd);
                 root::remove_all_at(fd, &name, !self.is_root)
                     .map_err(|e| st.io(&p, "removing", e))?;
             } else if below {
@@ -783,6 +819,18 @@ impl Applier {
     }
 
     fn finish_dirs(&self, st: &mut LayerState) -> Result<()> {
+        // Directories whose contents changed get their old times back; they are reached
+        // as they were (through symlinks in the root), e.g. `lib/x` restores `usr/lib`.
+        for (comps, t) in std::mem::take(&mut st.touched) {
+            let times = Timestamps {
+                last_access: t,
+                last_modification: t,
+            };
+            if let Ok(fd) = self.root.open_dir(&refs(&comps)) {
+                rfs::futimens(&fd, &times)
+                    .map_err(|e| st.io(&join(&comps), "setting times of", ioe(e)))?;
+            }
+        }
         for (comps, t) in st.dir_times.iter().rev() {
             let times = Timestamps {
                 last_access: *t,

@@ -36,13 +36,18 @@
 //! that.
 
 pub mod apply;
+pub mod cache;
+pub mod diff;
 pub mod error;
+pub mod image;
 pub mod limits;
 pub mod root;
 pub mod stream;
 pub mod tree;
 
 pub use apply::{Applier, ApplyOptions, LayerReport, Owners};
+pub use diff::{write_layer, DiffOptions, LayerCompression, LayerOutput};
 pub use error::{Result, RootfsError};
+pub use image::{chain_ids, export, layer_changes, unpack, Change, UnpackOptions, UnpackReport};
 pub use limits::Limits;
 pub use root::Resolver;

@@ -36,6 +36,8 @@ pub struct GcReport {
     pub removed: Vec<(Digest, u64)>,
     /// Stale ingests removed.
     pub ingests_removed: usize,
+    /// Layer-cache snapshots removed (no live image uses their chain ID).
+    pub snapshots_removed: usize,
 }
 
 impl GcReport {
@@ -197,6 +199,7 @@ impl Store {
         }
         if only.is_none() {
             report.ingests_removed = self.expire_ingests()?;
+            report.snapshots_removed = self.collect_snapshots(&live)?;
         }
         Ok(report)
     }

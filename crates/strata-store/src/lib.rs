@@ -28,6 +28,7 @@ pub mod gc;
 pub mod image;
 pub mod layer;
 pub mod meta;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 

@@ -11,6 +11,8 @@
 //!   computed once when it enters the store.
 //! * `leases(id, pid, expires_at)` and `lease_blobs(lease, digest)`: work in progress that
 //!   GC must not touch.
+//! * `snapshots(chain_id, config)`: which image configs use which layer-cache snapshot
+//!   (see [`crate::snapshots`]).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -54,6 +56,11 @@ CREATE TABLE IF NOT EXISTS leases (
     id          TEXT PRIMARY KEY,
     pid         INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    chain_id    TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    PRIMARY KEY (chain_id, config)
 );
 CREATE TABLE IF NOT EXISTS lease_blobs (
     lease       TEXT NOT NULL,

@@ -1,0 +1,481 @@
+//! Whole images from the store: chain IDs, `unpack` (a root filesystem), `export` (one
+//! flattened tar) and the per-layer change lists behind `strata image diff`.
+//!
+//! Layers are decoded (inflated and hashed) up to [`DECODE_AHEAD`] at a time on worker
+//! threads while they are applied strictly in order; each layer's uncompressed digest
+//! is checked against the config's diff ID.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use strata_oci::{Descriptor, Digest, Digester};
+use strata_store::{ResolvedImage, Store};
+
+use crate::apply::{Applier, ApplyOptions, LayerReport};
+use crate::cache;
+use crate::diff::{self, DiffOptions, LayerCompression, LayerOutput};
+use crate::error::{Result, RootfsError};
+use crate::stream::Decoded;
+
+/// Layers decoded ahead of the one being applied.
+pub const DECODE_AHEAD: usize = 3;
+
+/// Chain IDs of a list of diff IDs: `chain(0) = diff(0)`,
+/// `chain(n) = sha256(chain(n-1) + " " + diff(n))`.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => {
+                let mut h = Digester::default();
+                h.update(format!("{prev} {d}").as_bytes());
+                h.finish()
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// One layer of an image: its descriptor, the config's diff ID for it, and a label.
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    /// The layer blob.
+    pub descriptor: Descriptor,
+    /// The config's diff ID.
+    pub diff_id: Digest,
+    /// "layer N/M (sha256:…)" for messages.
+    pub label: String,
+}
+
+/// The layers of an image, checked: as many diff IDs as layers, within `max_layers`,
+/// every blob present.
+pub fn image_layers(
+    store: &Store,
+    img: &ResolvedImage,
+    max_layers: usize,
+) -> Result<Vec<ImageLayer>> {
+    let diff_ids = &img.config.rootfs.diff_ids;
+    let layers = &img.manifest.layers;
+    if layers.len() > max_layers {
+        return Err(RootfsError::Limit {
+            layer: "image".into(),
+            what: format!("layer count ({})", layers.len()),
+            limit: max_layers as u64,
+            hint: "--max-layers",
+        });
+    }
+    if diff_ids.len() != layers.len() {
+        return Err(RootfsError::Image(format!(
+            "image config lists {} diff IDs for {} layers",
+            diff_ids.len(),
+            layers.len()
+        )));
+    }
+    let n = layers.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, (l, d)) in layers.iter().zip(diff_ids).enumerate() {
+        if !store.has_blob(&l.digest) {
+            return Err(RootfsError::Image(format!(
+                "layer {}/{n} ({}) is not in the store; pull the image again",
+                i + 1,
+                l.digest
+            )));
+        }
+        out.push(ImageLayer {
+            descriptor: l.clone(),
+            diff_id: d.clone(),
+            label: format!("layer {}/{n} ({})", i + 1, l.digest.short()),
+        });
+    }
+    Ok(out)
+}
+
+/// Applies `layers` in order with `applier`, decoding up to [`DECODE_AHEAD`] ahead.
+pub fn apply_layers(
+    store: &Store,
+    applier: &mut Applier,
+    layers: &[ImageLayer],
+    opts: &ApplyOptions,
+) -> Result<Vec<LayerReport>> {
+    let mut files = Vec::with_capacity(layers.len());
+    for l in layers {
+        files.push(store.open_blob(&l.descriptor.digest)?);
+    }
+    std::thread::scope(|s| {
+        let mut pending: std::collections::VecDeque<(usize, Decoded)> =
+            std::collections::VecDeque::new();
+        let mut files = files.into_iter().enumerate();
+        let mut reports = Vec::new();
+        loop {
+            while pending.len() < DECODE_AHEAD {
+                let Some((i, f)) = files.next() else { break };
+                let dec = Decoded::spawn(
+                    s,
+                    BufReader::with_capacity(1 << 16, f),
+                    layers[i].label.clone(),
+                    opts.limits.clone(),
+                );
+                pending.push_back((i, dec));
+            }
+            let Some((i, dec)) = pending.pop_front() else {
+                break;
+            };
+            reports.push(applier.apply_decoded(&layers[i].label, dec, Some(&layers[i].diff_id))?);
+        }
+        Ok(reports)
+    })
+}
+
+/// Options of [`unpack`].
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    /// How layers are applied.
+    pub apply: ApplyOptions,
+    /// Bypass the layer cache (apply every layer into the destination).
+    pub no_cache: bool,
+}
+
+/// What [`unpack`] did.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackReport {
+    /// Layers taken from the layer cache.
+    pub cached_layers: usize,
+    /// Reports of the layers applied.
+    pub applied: Vec<LayerReport>,
+}
+
+impl UnpackReport {
+    /// Every warning of every applied layer.
+    pub fn warnings(&self) -> Vec<String> {
+        self.applied
+            .iter()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .collect()
+    }
+    /// Owners not applied (not running as root).
+    pub fn skipped_owners(&self) -> usize {
+        self.applied.iter().map(|r| r.skipped_owners.len()).sum()
+    }
+}
+
+/// Checks that `dest` is absent or an empty directory, and makes the scratch directory
+/// next to it that becomes `dest` once everything is written.
+fn prepare_dest(dest: &Path) -> Result<tempfile::TempDir> {
+    match std::fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            let empty = std::fs::read_dir(dest)
+                .map_err(|e| RootfsError::io(dest.display().to_string(), e))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(RootfsError::Target(format!(
+                    "{}: destination directory is not empty",
+                    dest.display()
+                )));
+            }
+        }
+        Ok(_) => {
+            return Err(RootfsError::Target(format!(
+                "{}: destination exists and is not a directory",
+                dest.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RootfsError::io(dest.display().to_string(), e)),
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| RootfsError::io(parent.display().to_string(), e))?;
+    tempfile::Builder::new()
+        .prefix(".strata-unpack-")
+        .tempdir_in(&parent)
+        .map_err(|e| RootfsError::io(format!("creating a directory in {}", parent.display()), e))
+}
+
+fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
+    let root =
+        File::open(tmp.path()).map_err(|e| RootfsError::io(tmp.path().display().to_string(), e))?;
+    rustix::fs::syncfs(&root)
+        .map_err(|e| RootfsError::io("syncing the file system", crate::root::ioe(e)))?;
+    if dest.is_dir() {
+        std::fs::remove_dir(dest).map_err(|e| RootfsError::io(dest.display().to_string(), e))?;
+    }
+    let path = tmp.keep();
+    std::fs::rename(&path, dest)
+        .map_err(|e| RootfsError::io(format!("renaming into {}", dest.display()), e))?;
+    Ok(())
+}
+
+/// Unpacks an image into `dest` (absent or empty), through the layer cache unless
+/// `no_cache`. Nothing appears at `dest` unless every layer applied and verified.
+pub fn unpack(
+    store: &Store,
+    img: &ResolvedImage,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let layers = image_layers(store, img, opts.apply.limits.max_layers)?;
+    let tmp = prepare_dest(dest)?;
+    let report = if opts.no_cache || layers.is_empty() {
+        let mut a = Applier::new(tmp.path(), opts.apply.clone())?;
+        UnpackReport {
+            cached_layers: 0,
+            applied: apply_layers(store, &mut a, &layers, &opts.apply)?,
+        }
+    } else {
+        let snap = cache::ensure(store, img, &layers, &opts.apply)?;
+        cache::copy_tree(&snap.path, tmp.path(), &opts.apply)?;
+        UnpackReport {
+            cached_layers: snap.cached_layers,
+            applied: snap.applied,
+        }
+    };
+    publish(tmp, dest)?;
+    Ok(report)
+}
+
+/// Writes the image's flattened root filesystem as one tar (like `docker export`), from
+/// the layer cache (building the snapshot if needed). Returns the tar's facts.
+pub fn export<W: Write>(
+    store: &Store,
+    img: &ResolvedImage,
+    opts: &ApplyOptions,
+    w: W,
+) -> Result<(LayerOutput, UnpackReport)> {
+    let layers = image_layers(store, img, opts.limits.max_layers)?;
+    let dopts = DiffOptions {
+        source_date_epoch: None,
+        compression: LayerCompression::None,
+        root_entry: false,
+    };
+    if layers.is_empty() {
+        let empty = tempfile::tempdir()
+            .map_err(|e| RootfsError::io("creating a temporary directory", e))?;
+        return Ok((
+            diff::write_layer(None, empty.path(), &dopts, w)?,
+            UnpackReport::default(),
+        ));
+    }
+    let snap = cache::ensure(store, img, &layers, opts)?;
+    let out = diff::write_layer(None, &snap.path, &dopts, w)?;
+    Ok((
+        out,
+        UnpackReport {
+            cached_layers: snap.cached_layers,
+            applied: snap.applied,
+        },
+    ))
+}
+
+/// How a layer touched a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// Added.
+    Added,
+    /// Changed (replaced, or its metadata or content changed).
+    Changed,
+    /// Deleted (by a whiteout or an opaque directory).
+    Deleted,
+}
+
+impl Change {
+    /// Docker's letter for it (`docker diff`).
+    pub fn letter(self) -> char {
+        match self {
+            Change::Added => 'A',
+            Change::Changed => 'C',
+            Change::Deleted => 'D',
+        }
+    }
+}
+
+/// What one layer did.
+#[derive(Debug, Clone)]
+pub struct LayerChanges {
+    /// The layer.
+    pub layer: ImageLayer,
+    /// Path (absolute, `/…`) to change, sorted.
+    pub changes: BTreeMap<String, Change>,
+    /// Bytes of regular files the layer added or changed.
+    pub bytes: u64,
+}
+
+#[derive(Clone, PartialEq)]
+struct Seen {
+    dir: bool,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+}
+
+/// Reads every layer (without unpacking) and lists what each added, changed and
+/// deleted, taking whiteouts and opaque directories into account.
+pub fn layer_changes(
+    store: &Store,
+    img: &ResolvedImage,
+    opts: &ApplyOptions,
+) -> Result<Vec<LayerChanges>> {
+    let layers = image_layers(store, img, opts.limits.max_layers)?;
+    let mut state: BTreeMap<Vec<u8>, Seen> = BTreeMap::new();
+    let mut out = Vec::new();
+    for l in layers {
+        let f = store.open_blob(&l.descriptor.digest)?;
+        let (_, plain) = strata_store::compress::decompress(BufReader::with_capacity(1 << 16, f))
+            .map_err(|e| RootfsError::Tar {
+            layer: l.label.clone(),
+            source: e,
+        })?;
+        let mut hashing = HashRead {
+            inner: plain.take(opts.limits.max_bytes),
+            h: Digester::default(),
+        };
+        let mut changes: BTreeMap<String, Change> = BTreeMap::new();
+        let mut bytes = 0u64;
+        let show = |p: &[u8]| format!("/{}", String::from_utf8_lossy(p));
+        {
+            let mut ar = tar::Archive::new(&mut hashing);
+            let tar_err = |e| RootfsError::Tar {
+                layer: l.label.clone(),
+                source: e,
+            };
+            let mut opaque_dirs: Vec<Vec<u8>> = Vec::new();
+            let mut added_here: std::collections::BTreeSet<Vec<u8>> = Default::default();
+            let mut count = 0u64;
+            for e in ar.entries().map_err(tar_err)? {
+                let e = e.map_err(tar_err)?;
+                count += 1;
+                if count > opts.limits.max_entries {
+                    return Err(RootfsError::Limit {
+                        layer: l.label.clone(),
+                        what: "entry count".into(),
+                        limit: opts.limits.max_entries,
+                        hint: "--max-entries",
+                    });
+                }
+                let raw = e.path_bytes().into_owned();
+                let comps = crate::apply::split_name(&raw, &opts.limits).map_err(|r| {
+                    RootfsError::Unsafe {
+                        layer: l.label.clone(),
+                        path: String::from_utf8_lossy(&raw).into(),
+                        reason: r,
+                    }
+                })?;
+                let Some((base, parent)) = comps.split_last() else {
+                    continue;
+                };
+                let dir = parent.join(&b'/');
+                if let Some(name) = base.strip_prefix(b".wh.") {
+                    if name == b".wh..opq" {
+                        opaque_dirs.push(dir);
+                    } else if !name.starts_with(b".wh.") && !name.is_empty() {
+                        let mut p = dir.clone();
+                        if !p.is_empty() {
+                            p.push(b'/');
+                        }
+                        p.extend_from_slice(name);
+                        if state.contains_key(&p) {
+                            remove_under(&mut state, &p);
+                            changes.insert(show(&p), Change::Deleted);
+                        }
+                    }
+                    continue;
+                }
+                let p = comps.join(&b'/');
+                let h = e.header();
+                let seen = Seen {
+                    dir: h.entry_type() == tar::EntryType::Directory,
+                    mode: h.mode().unwrap_or(0),
+                    uid: h.uid().unwrap_or(0),
+                    gid: h.gid().unwrap_or(0),
+                };
+                if h.entry_type().is_file() {
+                    bytes += e.size();
+                }
+                let change = match state.get(&p) {
+                    None => Some(Change::Added),
+                    Some(old) if old.dir && seen.dir && *old == seen => None,
+                    Some(_) => Some(Change::Changed),
+                };
+                if let Some(c) = change {
+                    changes.insert(show(&p), c);
+                }
+                if !seen.dir {
+                    remove_under(&mut state, &p);
+                }
+                added_here.insert(p.clone());
+                state.insert(p, seen);
+            }
+            for d in opaque_dirs {
+                let mut prefix = d.clone();
+                if !prefix.is_empty() {
+                    prefix.push(b'/');
+                }
+                let lower: Vec<Vec<u8>> = state
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(k, _)| k.clone())
+                    .filter(|k| !added_here.contains(k))
+                    .collect();
+                for k in lower {
+                    let rest = &k[prefix.len()..];
+                    if !rest.contains(&b'/') && !added_here.iter().any(|a| a.starts_with(&k)) {
+                        changes.insert(show(&k), Change::Deleted);
+                    }
+                    state.remove(&k);
+                }
+            }
+        }
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| RootfsError::Tar {
+            layer: l.label.clone(),
+            source: e,
+        })?;
+        let actual = std::mem::take(&mut hashing.h).finish();
+        if actual != l.diff_id {
+            return Err(RootfsError::DiffIdMismatch {
+                layer: l.label.clone(),
+                expected: l.diff_id.clone(),
+                actual,
+            });
+        }
+        out.push(LayerChanges {
+            layer: l,
+            changes,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+fn remove_under(state: &mut BTreeMap<Vec<u8>, Seen>, p: &[u8]) {
+    let mut prefix = p.to_vec();
+    prefix.push(b'/');
+    let below: Vec<Vec<u8>> = state
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in below {
+        state.remove(&k);
+    }
+    state.remove(p);
+}
+
+struct HashRead<R> {
+    inner: R,
+    h: Digester,
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.h.update(&buf[..n]);
+        Ok(n)
+    }
+}
