@@ -221,7 +221,8 @@ pub(crate) async fn dispatch(State(st): State<St>, req: Request) -> ApiResult {
         }
         Route::Upload(name, uid) => {
             check_name(&name)?;
-            st.auth
+            let id = st
+                .auth
                 .authorize(h, &[Access::repo(&name, &["pull", "push"])])?;
             if !validate::is_valid_upload_id(&uid) {
                 return Err(ApiError::upload_unknown());
@@ -229,7 +230,7 @@ pub(crate) async fn dispatch(State(st): State<St>, req: Request) -> ApiResult {
             match *m {
                 Method::GET => upload_status(&ctx, &name, &uid).await,
                 Method::PATCH => patch_upload(&ctx, &name, &uid, body).await,
-                Method::PUT => put_upload(&ctx, &name, &uid, &q, body).await,
+                Method::PUT => put_upload(&ctx, &id, &name, &uid, &q, body).await,
                 Method::DELETE => cancel_upload(&ctx, &name, &uid).await,
                 _ => Err(method_not_allowed()),
             }
@@ -849,17 +850,18 @@ async fn start_upload(
             let _ = blocking(move || repo.cancel_upload(&uid)).await;
             return Err(e);
         }
-        return finish(ctx, name, &uid, &d).await;
+        return finish(ctx, id, name, &uid, &d).await;
     }
     Ok(upload_response(StatusCode::ACCEPTED, name, &uid, 0))
 }
 
-async fn finish(ctx: &Ctx<'_>, name: &str, uid: &str, d: &Digest) -> ApiResult {
+async fn finish(ctx: &Ctx<'_>, id: &Identity, name: &str, uid: &str, d: &Digest) -> ApiResult {
     let repo = ctx.st.repo.clone();
     let (nm, u, d2) = (name.to_string(), uid.to_string(), d.clone());
     match blocking(move || repo.finish_upload(&nm, &u, &d2)).await? {
-        Ok(_) => {
+        Ok(size) => {
             ctx.st.metrics.blob_pushed();
+            ctx.notify(id, "push", EventTarget::blob(name, d, size));
             Ok(blob_created(name, d))
         }
         Err(WriteError::DigestMismatch { actual, .. }) => Err(ApiError::digest_invalid(format!(
@@ -893,6 +895,7 @@ async fn patch_upload(ctx: &Ctx<'_>, name: &str, uid: &str, body: Body) -> ApiRe
 
 async fn put_upload(
     ctx: &Ctx<'_>,
+    id: &Identity,
     name: &str,
     uid: &str,
     q: &[(String, String)],
@@ -906,7 +909,7 @@ async fn put_upload(
         None => return Err(ApiError::digest_invalid("digest parameter missing")),
     };
     append_body(ctx, name, uid, body, true).await?;
-    finish(ctx, name, uid, &d).await
+    finish(ctx, id, name, uid, &d).await
 }
 
 async fn cancel_upload(ctx: &Ctx<'_>, name: &str, uid: &str) -> ApiResult {

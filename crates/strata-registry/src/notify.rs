@@ -63,6 +63,18 @@ impl EventTarget {
             tag: tag.map(str::to_string),
         }
     }
+    /// A pushed blob.
+    pub fn blob(repo: &str, d: &Digest, size: u64) -> Self {
+        EventTarget {
+            media_type: "application/octet-stream".to_string(),
+            size: Some(size),
+            length: Some(size),
+            digest: d.to_string(),
+            repository: repo.to_string(),
+            url: format!("/v2/{repo}/blobs/{d}"),
+            tag: None,
+        }
+    }
     /// A deleted manifest or blob.
     pub fn digest(repo: &str, d: &Digest) -> Self {
         EventTarget {

@@ -162,9 +162,15 @@ impl Repo {
         self.blob_stat(d)
     }
 
-    /// Links an existing blob into a repository.
+    /// Links an existing blob into a repository (uploads and mounts). The blob is touched
+    /// so that garbage collection's grace window covers the push that follows.
     pub fn link_blob(&self, name: &str, d: &Digest) -> io::Result<()> {
-        self.s().put(&layer_key(name, d), d.to_string().as_bytes())
+        self.s()
+            .put(&layer_key(name, d), d.to_string().as_bytes())?;
+        match self.s().touch(&blob_key(d)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Removes a blob's link from a repository (the content is left to garbage collection).

@@ -320,3 +320,24 @@ async fn oversized_blob_upload_gets_413() {
     assert_eq!(r.status, 413);
     assert_eq!(blob_files(dir.path()), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_can_be_disabled() {
+    let (_dir, reg) = start(|c| c.delete_enabled = false);
+    let c = Client::new(&reg.url());
+    let data = bytes_of(6, 10);
+    let (d, r) = c.push_blob("lim/nodelete", &data).await;
+    assert_eq!(r.status, 201);
+    for path in [
+        format!("/v2/lim/nodelete/blobs/{d}"),
+        "/v2/lim/nodelete/manifests/v1".to_string(),
+    ] {
+        let r = c.req("DELETE", &path, &[], vec![]).await;
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.error_code().as_deref(), Some("UNSUPPORTED"));
+    }
+    assert_eq!(
+        c.get(&format!("/v2/lim/nodelete/blobs/{d}")).await.status,
+        200
+    );
+}

@@ -122,37 +122,33 @@ async fn webhooks_on_push_and_delete_with_retry() {
             .status,
         201
     );
-    // Wait for the push event (its first delivery is refused, so this is the retry).
-    let mut events = Vec::new();
-    for _ in 0..100 {
-        events = got.lock().unwrap().clone();
-        if !events.is_empty() {
-            break;
+    // Wait for the manifest push event (whichever delivery came first was refused and
+    // retried), then delete and wait for that event.
+    let find = |action: &'static str, want_tag: bool| {
+        let got = got.clone();
+        move || {
+            got.lock().unwrap().iter().find_map(|(h, v)| {
+                let e = &v["events"][0];
+                (e["action"] == action && e["target"]["tag"].is_string() == want_tag)
+                    .then(|| (h.clone(), e.clone()))
+            })
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        c.req("DELETE", "/v2/ops/hook/manifests/v1", &[], vec![])
-            .await
-            .status,
-        202
-    );
-    for _ in 0..100 {
-        events = got.lock().unwrap().clone();
-        if events.len() >= 2 {
-            break;
+    };
+    let wait = |f: &dyn Fn() -> Option<(String, serde_json::Value)>| {
+        for _ in 0..200 {
+            if let Some(x) = f() {
+                return x;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(events.len(), 2, "{events:?}");
-    let (head, push) = &events[0];
+        panic!("event not delivered");
+    };
+    let (head, e) = wait(&find("push", true));
     assert!(
         head.to_ascii_lowercase()
             .contains("content-type: application/vnd.docker.distribution.events.v1+json"),
         "{head}"
     );
-    let e = &push["events"][0];
-    assert_eq!(e["action"], "push");
     assert_eq!(e["target"]["repository"], "ops/hook");
     assert_eq!(e["target"]["digest"], sha256(&m));
     assert_eq!(e["target"]["tag"], "v1");
@@ -160,8 +156,17 @@ async fn webhooks_on_push_and_delete_with_retry() {
     assert_eq!(e["target"]["size"], m.len());
     assert!(e["id"].is_string() && e["timestamp"].is_string() && e["source"]["addr"].is_string());
     assert_eq!(e["request"]["method"], "PUT");
-    let d = &events[1].1["events"][0];
-    assert_eq!(d["action"], "delete");
+    let (_, b) = wait(&find("push", false));
+    assert_eq!(b["target"]["digest"], sha256(&config));
+    assert_eq!(b["target"]["size"], config.len());
+    assert_eq!(
+        c.req("DELETE", "/v2/ops/hook/manifests/v1", &[], vec![])
+            .await
+            .status,
+        202
+    );
+    let (_, d) = wait(&find("delete", true));
+    assert_eq!(d["target"]["repository"], "ops/hook");
     assert_eq!(d["target"]["tag"], "v1");
 }
 

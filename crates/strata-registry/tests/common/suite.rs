@@ -355,6 +355,34 @@ pub async fn run(base: &str, ns: &str, cross: &str) -> Report {
     })
     .await;
     rep.case(
+        "push: POST ?digest-algorithm=sha512 then PUT with a sha512 digest",
+        async {
+            use sha2::Digest as _;
+            let data = bytes_of(10, 1500);
+            let d = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
+            let r = c
+                .req(
+                    "POST",
+                    &format!("/v2/{ns}/blobs/uploads/?digest-algorithm=sha512"),
+                    &[],
+                    vec![],
+                )
+                .await;
+            status(&r, &[202], "POST")?;
+            let loc = r.header("location").ok_or("no Location")?;
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            status(
+                &c.req("PUT", &format!("{loc}{sep}digest={d}"), &[], data.clone())
+                    .await,
+                &[201],
+                "PUT",
+            )?;
+            let g = c.get(&format!("/v2/{ns}/blobs/{d}")).await;
+            ensure(g.status == 200 && g.body == data, "GET")
+        },
+    )
+    .await;
+    rep.case(
         "push: mount without from of a missing blob gives 202 + Location",
         async {
             let missing = sha256(b"never pushed anywhere 1");
@@ -494,6 +522,44 @@ pub async fn run(base: &str, ns: &str, cross: &str) -> Report {
                 &[400],
                 "PUT",
             )
+        },
+    )
+    .await;
+    rep.case(
+        "push: corrupted manifest body gives 400 MANIFEST_INVALID",
+        async {
+            let r = c
+                .put_manifest(
+                    ns,
+                    "corrupt",
+                    OCI_MANIFEST,
+                    b"{\"schemaVersion\": 2, \"config\": ",
+                )
+                .await;
+            status(&r, &[400], "PUT")?;
+            has_code(&r, "MANIFEST_INVALID")
+        },
+    )
+    .await;
+    rep.case(
+        "push: ambiguous manifest/index refused (CVE-2021-41190)",
+        async {
+            // Content-Type says index, the document is a manifest.
+            let r = c.put_manifest(ns, "ambiguous1", OCI_INDEX, &m1).await;
+            status(&r, &[400], "mismatched Content-Type")?;
+            // A document with both manifests and layers.
+            let mut v: serde_json::Value = serde_json::from_slice(&m1).unwrap();
+            v["manifests"] = serde_json::json!([]);
+            v.as_object_mut().unwrap().remove("mediaType");
+            let r = c
+                .put_manifest(
+                    ns,
+                    "ambiguous2",
+                    OCI_MANIFEST,
+                    &serde_json::to_vec(&v).unwrap(),
+                )
+                .await;
+            status(&r, &[400], "manifests and layers")
         },
     )
     .await;
@@ -820,6 +886,18 @@ pub async fn run(base: &str, ns: &str, cross: &str) -> Report {
                 ensure(r.header("link").is_some(), "no Link")?;
             }
             Ok(())
+        },
+    )
+    .await;
+    rep.case(
+        "discovery: _catalog and tags list refuse a huge n with 400 PAGINATION_NUMBER_INVALID",
+        async {
+            let r = c.get("/v2/_catalog?n=100000000").await;
+            status(&r, &[400], "catalog")?;
+            has_code(&r, "PAGINATION_NUMBER_INVALID")?;
+            let r = c.get(&format!("/v2/{ns}/tags/list?n=100000000")).await;
+            status(&r, &[400], "tags")?;
+            has_code(&r, "PAGINATION_NUMBER_INVALID")
         },
     )
     .await;
