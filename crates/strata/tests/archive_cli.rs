@@ -132,6 +132,34 @@ fn make_archive(
         .status()
         .unwrap();
     assert!(st.success());
+    // The same image as Docker 20.10 writes it: <id>/layer.tar, <config>.json, manifest.json.
+    let legacy = work.join("legacy");
+    let id_dir = legacy.join(Digest::sha256_of(format!("v1-{seed}").as_bytes()).hex());
+    std::fs::create_dir_all(&id_dir).unwrap();
+    std::fs::write(id_dir.join("layer.tar"), &layer).unwrap();
+    std::fs::write(id_dir.join("VERSION"), b"1.0").unwrap();
+    let cfg_name = format!("{}.json", Digest::sha256_of(&config).hex());
+    std::fs::write(legacy.join(&cfg_name), &config).unwrap();
+    let familiar = strata_oci::Reference::parse_normalized(image)
+        .unwrap()
+        .familiar_string();
+    let legacy_manifest = serde_json::json!([{"Config": cfg_name, "RepoTags": [familiar],
+        "Layers": [format!("{}/layer.tar", id_dir.file_name().unwrap().to_string_lossy())]}]);
+    std::fs::write(
+        legacy.join("manifest.json"),
+        serde_json::to_vec(&legacy_manifest).unwrap(),
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(dir.join(format!("{name}-legacy.tar")))
+        .arg("-C")
+        .arg(&legacy)
+        .arg(id_dir.file_name().unwrap())
+        .args([cfg_name.as_str(), "manifest.json"])
+        .status()
+        .unwrap();
+    assert!(st.success());
     (archive, manifest_digest)
 }
 
@@ -329,8 +357,7 @@ fn ingest_bytes(root: &Path) -> u64 {
     n
 }
 
-#[test]
-fn a_killed_load_completes_on_the_next_run() {
+fn killed_load_completes_on_the_next_run(legacy: bool) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let (archive, id) = make_archive(
@@ -340,6 +367,11 @@ fn a_killed_load_completes_on_the_next_run() {
         "big",
         24 << 20,
     );
+    let archive = if legacy {
+        dir.path().join("big-legacy.tar")
+    } else {
+        archive
+    };
     let bytes = std::fs::read(&archive).unwrap();
     // Feed part of the archive through stdin, wait until the layer ingest has started,
     // then kill the process while it waits for the rest.
@@ -393,4 +425,14 @@ fn a_killed_load_completes_on_the_next_run() {
         )
         .unwrap();
     assert!(resolved.layers.iter().all(|(_, r)| r.is_some()));
+}
+
+#[test]
+fn a_killed_load_of_an_oci_archive_completes_on_the_next_run() {
+    killed_load_completes_on_the_next_run(false);
+}
+
+#[test]
+fn a_killed_load_of_a_legacy_archive_completes_on_the_next_run() {
+    killed_load_completes_on_the_next_run(true);
 }
