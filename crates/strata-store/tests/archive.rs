@@ -976,6 +976,42 @@ fn docker_save_loads_and_our_save_loads_into_docker() {
         docker_inspect(&tag2, "{{.Id}}"),
         docker_inspect(&tag, "{{.Id}}")
     );
+
+    // An image with a gzip layer (as pulled from a registry), saved by us, loads into
+    // Docker 20.10 too, with the config's diff IDs.
+    let gz = TestImage::new("docker-gz", true, "amd64");
+    let (_d3, s3) = new_store();
+    load_bytes(&s3, &oci_tar(&[(&gz, None)])).unwrap();
+    let tag3 = format!("strata-archive-test:gz{}", std::process::id());
+    let _img3 = DockerImage(tag3.clone());
+    let full3 = strata_oci::Reference::parse_with_default_tag(&tag3)
+        .unwrap()
+        .to_string();
+    let gz_tar = dir.path().join("gz.tar");
+    let t3 = Descriptor::new(
+        media::OCI_MANIFEST,
+        gz.manifest_digest(),
+        gz.manifest.len() as u64,
+    );
+    archive::save(
+        &s3,
+        &[(Some(full3), t3)],
+        std::fs::File::create(&gz_tar).unwrap(),
+        SaveFormat::DockerArchive,
+        None,
+    )
+    .unwrap();
+    let out = run(Command::new("docker").arg("load").arg("-i").arg(&gz_tar)).unwrap();
+    assert!(out.contains(&format!("Loaded image: {tag3}")), "{out}");
+    let want: Vec<String> = gz.diff_ids().iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        docker_inspect(&tag3, "{{range .RootFS.Layers}}{{.}} {{end}}"),
+        want.join(" ")
+    );
+    assert_eq!(
+        docker_inspect(&tag3, "{{.Id}}"),
+        gz.config_digest().to_string()
+    );
 }
 
 fn peers_available(tool: &str) -> bool {
