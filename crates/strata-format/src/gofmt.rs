@@ -155,7 +155,7 @@ pub fn format_float_g(f: f64, prec: i32, upper: bool) -> String {
         return s;
     }
     let mut out = String::new();
-    if f.is_sign_negative() && f != 0.0 {
+    if f.is_sign_negative() {
         out.push('-');
     }
     let a = f.abs();
@@ -198,7 +198,7 @@ pub fn format_float_e(f: f64, prec: i32, upper: bool) -> String {
         return s;
     }
     let mut out = String::new();
-    if f.is_sign_negative() && f != 0.0 {
+    if f.is_sign_negative() {
         out.push('-');
     }
     let a = f.abs();
@@ -220,7 +220,7 @@ pub fn format_float_f(f: f64, prec: i32) -> String {
         return s;
     }
     let mut out = String::new();
-    if f.is_sign_negative() && f != 0.0 {
+    if f.is_sign_negative() {
         out.push('-');
     }
     let a = f.abs();
@@ -231,6 +231,56 @@ pub fn format_float_f(f: f64, prec: i32) -> String {
     } else {
         // Rust's fixed formatting is exact with ties to even, like Go.
         let _ = write!(out, "{:.*}", prec as usize, a);
+    }
+    out
+}
+
+/// Go `strconv.FormatFloat(f, 'x', -1, 64)`: `0x1.cp+01`.
+pub fn format_float_hex(f: f64, upper: bool) -> String {
+    if let Some(s) = special_float(f) {
+        return s;
+    }
+    let mut out = String::new();
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    let bits = f.to_bits();
+    let raw_exp = ((bits >> 52) & 0x7ff) as i32;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    let mut exp;
+    if raw_exp == 0 && mant == 0 {
+        out.push_str("0x0p+00");
+    } else {
+        if raw_exp == 0 {
+            // Subnormal: shift until the implicit leading bit appears.
+            exp = -1022;
+            while mant & (1u64 << 52) == 0 {
+                mant <<= 1;
+                exp -= 1;
+            }
+            mant &= (1u64 << 52) - 1;
+        } else {
+            exp = raw_exp - 1023;
+        }
+        let mut digits = format!("{mant:013x}");
+        while digits.ends_with('0') {
+            digits.pop();
+        }
+        out.push_str("0x1");
+        if !digits.is_empty() {
+            out.push('.');
+            out.push_str(&digits);
+        }
+        out.push('p');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        let _ = write!(out, "{a}");
+    }
+    if upper {
+        out = out.to_uppercase();
     }
     out
 }
@@ -569,6 +619,13 @@ fn fmt_value(out: &mut String, v: &Value, spec: &Spec, top: bool) {
             Num::U(u) => fmt_int_verb(out, false, u, v, spec),
             Num::F(f) => match spec.verb {
                 'v' | 'g' | 'G' | 'e' | 'E' | 'f' | 'F' => fmt_float(out, f, spec),
+                'x' | 'X' if spec.prec.is_none() => {
+                    let mut h = format_float_hex(f, spec.verb == 'X');
+                    if spec.plus && !h.starts_with('-') {
+                        h.insert(0, '+');
+                    }
+                    pad_with(out, &h, spec, false);
+                }
                 _ => bad_verb(out, v, spec.verb),
             },
         },

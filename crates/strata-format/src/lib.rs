@@ -13,10 +13,10 @@ pub mod gofmt;
 pub mod gojson;
 pub mod template;
 
-pub use template::{Template, TemplateError, TemplateErrorKind};
+pub use template::{MissingKey, Template, TemplateError, TemplateErrorKind};
 pub mod human;
 pub mod table;
 pub mod tabwriter;
 
-pub use table::{render, render_with, OutputFormat};
+pub use table::{render, render_as, render_with, OutputFormat};
 pub use tabwriter::{docker_tabwrite, tabwrite, TabWriterConfig};

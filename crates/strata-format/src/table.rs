@@ -94,10 +94,37 @@ impl OutputFormat {
 /// ignored like Docker does, keeping what was produced. Header and rows then
 /// go through the tabwriter (minwidth 10, padding 3). The header is printed
 /// even when there are no rows.
+///
+/// Rows behave like Go maps here: an unknown field prints `<no value>`.
+/// Use [`render_as`] for Docker's exact behaviour with its context types.
 pub fn render(
     format: &OutputFormat,
     rows: &[Value],
     headers: &HashMap<&str, &str>,
+) -> Result<String, TemplateError> {
+    render_impl(format, rows, headers, None)
+}
+
+/// Like [`render`], but each row behaves like Docker's Go formatter context
+/// of type `go_type` (e.g. `"*formatter.imageContext"`): an unknown field
+/// fails with `can't evaluate field Nope in type *formatter.imageContext`,
+/// field values are concrete (`can't evaluate field X in type string`), and
+/// an object member `Label` (labels by key) backs the `{{.Label "key"}}`
+/// method while staying out of `{{json .}}`.
+pub fn render_as(
+    format: &OutputFormat,
+    rows: &[Value],
+    headers: &HashMap<&str, &str>,
+    go_type: &str,
+) -> Result<String, TemplateError> {
+    render_impl(format, rows, headers, Some(go_type))
+}
+
+fn render_impl(
+    format: &OutputFormat,
+    rows: &[Value],
+    headers: &HashMap<&str, &str>,
+    go_type: Option<&str>,
 ) -> Result<String, TemplateError> {
     let tmpl = format.compile()?;
     let mut body = String::new();
@@ -105,6 +132,7 @@ pub fn render(
         let opts = ExecOpts {
             mode: FuncMode::Normal,
             context_root: Some(row),
+            context_type: go_type,
         };
         let (out, err) = tmpl.execute_with(row, &opts);
         if let Some(e) = err {
@@ -124,6 +152,7 @@ pub fn render(
     let opts = ExecOpts {
         mode: FuncMode::Header,
         context_root: None,
+        context_type: None,
     };
     let (header, _ignored) = tmpl.execute_with(&header_ctx, &opts);
     let mut all = header;
@@ -316,7 +345,7 @@ mod tests {
         let e = render(&f, &rows(), &headers()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "template parsing error: template: :1:2: executing \"\" at <.ID.X>: can't evaluate field X in type string"
+            "template parsing error: template: :1:5: executing \"\" at <.ID.X>: can't evaluate field X in type interface {}"
         );
     }
 
@@ -327,6 +356,63 @@ mod tests {
         let f = OutputFormat::parse(Some(r"table {{.ID}}\t{{.Tag.X}}\t{{.Size}}"), "");
         let out = render(&f, &[], &headers()).unwrap();
         assert_eq!(out, "IMAGE ID   \n");
+    }
+
+    #[test]
+    fn context_semantics() {
+        let ty = "*formatter.imageContext";
+        let f = OutputFormat::parse(Some("{{.Nope}}"), "");
+        let e = render_as(&f, &rows(), &headers(), ty).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "template parsing error: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.imageContext"
+        );
+        let f = OutputFormat::parse(Some("{{.Tag.X}}"), "");
+        let e = render_as(&f, &rows(), &headers(), ty).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("can't evaluate field X in type string"),
+            "{e}"
+        );
+        let f = OutputFormat::parse(Some("{{.ID 1}}"), "");
+        let e = render_as(&f, &rows(), &headers(), ty).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("wrong number of args for ID: want 0 got 1"),
+            "{e}"
+        );
+        // Known fields work as usual; header rendering is unaffected.
+        let f = OutputFormat::parse(Some("table {{.Repository}}"), "");
+        assert_eq!(
+            render_as(&f, &rows(), &headers(), ty).unwrap(),
+            "REPOSITORY\nbusybox\n<none>\n"
+        );
+    }
+
+    #[test]
+    fn label_method_on_contexts() {
+        let row = json!({"ID": "x", "Labels": "a=1,b=2", "Label": {"a": "1", "b": "2"}});
+        let ty = "*formatter.imageContext";
+        let f = OutputFormat::parse(
+            Some(r#"{{.Label "a"}}|{{.Label "zz"}}|{{"b" | .Label}}"#),
+            "",
+        );
+        assert_eq!(
+            render_as(&f, std::slice::from_ref(&row), &headers(), ty).unwrap(),
+            "1||2\n"
+        );
+        let f = OutputFormat::Json;
+        assert_eq!(
+            render_as(&f, std::slice::from_ref(&row), &headers(), ty).unwrap(),
+            "{\"ID\":\"x\",\"Labels\":\"a=1,b=2\"}\n"
+        );
+        let f = OutputFormat::parse(Some("{{.Label}}"), "");
+        let e = render_as(&f, &[row], &headers(), ty).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("wrong number of args for Label: want 1 got 0"),
+            "{e}"
+        );
     }
 
     #[test]

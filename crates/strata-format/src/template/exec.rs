@@ -4,7 +4,7 @@
 use super::parse::{
     arg_string, cmd_string, pipe_string, Arg, Branch, Cmd, Node, NumLit, Pipe, Pos,
 };
-use super::{Template, TemplateError};
+use super::{MissingKey, Template, TemplateError};
 use crate::gofmt::{self, go_type_name, num, Num};
 use crate::gojson::{to_go_json_with, GoJsonOptions};
 use serde_json::Value;
@@ -28,31 +28,38 @@ pub(crate) struct ExecOpts<'a> {
     /// A value that marshals like a Docker formatter context: `json` of this
     /// exact value sorts keys and HTML-escapes (`json.Marshal` of a map).
     pub context_root: Option<&'a Value>,
+    /// When set, `context_root` behaves like a Go struct of this type
+    /// (Docker's formatter contexts): unknown fields are errors
+    /// (`can't evaluate field X in type *formatter.imageContext`), and a
+    /// `Label` object member backs the `.Label "key"` method.
+    pub context_type: Option<&'a str>,
 }
 
 const MAX_DEPTH: usize = 1000;
 
 /// A runtime value: Go's invalid `reflect.Value` (`Missing`), a borrowed
-/// part of the input, or a computed value.
+/// part of the input, or a computed value. The flag is true while the value
+/// is still boxed in an `interface{}` (fresh out of a map or slice element),
+/// which changes the type Go names in field errors.
 #[derive(Debug, Clone)]
 enum Val<'a> {
     Missing,
-    Ref(&'a Value),
-    Own(Rc<Value>),
+    Ref(&'a Value, bool),
+    Own(Rc<Value>, bool),
 }
 
 static NULL: Value = Value::Null;
 
 impl<'a> Val<'a> {
     fn own(v: Value) -> Val<'a> {
-        Val::Own(Rc::new(v))
+        Val::Own(Rc::new(v), false)
     }
 
     fn get(&self) -> Option<&Value> {
         match self {
             Val::Missing => None,
-            Val::Ref(v) => Some(v),
-            Val::Own(v) => Some(v),
+            Val::Ref(v, _) => Some(v),
+            Val::Own(v, _) => Some(v),
         }
     }
 
@@ -64,26 +71,40 @@ impl<'a> Val<'a> {
 
     fn child_key(&self, key: &str) -> Option<Val<'a>> {
         match self {
-            Val::Ref(Value::Object(m)) => m.get(key).map(Val::Ref),
-            Val::Own(v) => v.as_object()?.get(key).map(|c| Val::own(c.clone())),
+            Val::Ref(Value::Object(m), _) => m.get(key).map(|c| Val::Ref(c, true)),
+            Val::Own(v, _) => v
+                .as_object()?
+                .get(key)
+                .map(|c| Val::Own(Rc::new(c.clone()), true)),
             _ => None,
         }
     }
 
     fn child_index(&self, i: usize) -> Option<Val<'a>> {
         match self {
-            Val::Ref(Value::Array(a)) => a.get(i).map(Val::Ref),
-            Val::Own(v) => v.as_array()?.get(i).map(|c| Val::own(c.clone())),
+            Val::Ref(Value::Array(a), _) => a.get(i).map(|c| Val::Ref(c, true)),
+            Val::Own(v, _) => v
+                .as_array()?
+                .get(i)
+                .map(|c| Val::Own(Rc::new(c.clone()), true)),
             _ => None,
         }
     }
 
-    /// Go's interface unwrapping after each pipeline stage: nil → invalid.
+    /// Go's interface unwrapping after each pipeline stage: nil → invalid,
+    /// anything else loses its interface box.
     fn unwrap_nil(self) -> Val<'a> {
-        match self.get() {
-            Some(Value::Null) => Val::Missing,
-            _ => self,
+        match self {
+            Val::Ref(Value::Null, _) => Val::Missing,
+            Val::Own(v, _) if v.is_null() => Val::Missing,
+            Val::Ref(v, _) => Val::Ref(v, false),
+            Val::Own(v, _) => Val::Own(v, false),
+            Val::Missing => Val::Missing,
         }
+    }
+
+    fn is_boxed(&self) -> bool {
+        matches!(self, Val::Ref(_, true) | Val::Own(_, true))
     }
 }
 
@@ -103,6 +124,9 @@ struct State<'a, 't> {
     out: String,
     vars: Vec<(String, Val<'a>)>,
     depth: usize,
+    /// The operand evaluated last (Go's `state.node`), used as the error
+    /// context for `range` failures.
+    at: Option<&'t Arg>,
 }
 
 /// Runs the template; returns output so far and the error, if any.
@@ -114,7 +138,7 @@ pub(crate) fn run(
     let dot = if data.is_null() {
         Val::Missing
     } else {
-        Val::Ref(data)
+        Val::Ref(data, false)
     };
     let mut st = State {
         tmpl,
@@ -123,6 +147,7 @@ pub(crate) fn run(
         out: String::new(),
         vars: vec![("$".to_string(), dot.clone())],
         depth: 0,
+        at: None,
     };
     let res = st.walk(&dot, &tmpl.root);
     (st.out, res.err())
@@ -347,6 +372,13 @@ impl<'a, 't> State<'a, 't> {
         Ok(flow? != Flow::Break)
     }
 
+    fn range_at(&self, b: &Branch) -> (Pos, String) {
+        match self.at {
+            Some(a) => (a.pos(), arg_string(a)),
+            None => (b.pipe.pos, pipe_string(&b.pipe)),
+        }
+    }
+
     fn walk_range(&mut self, dot: &Val<'a>, b: &'t Branch) -> R<Flow> {
         let outer = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
@@ -354,7 +386,7 @@ impl<'a, 't> State<'a, 't> {
         let mut ran = false;
         match &val {
             Val::Missing => {}
-            Val::Ref(Value::Array(_)) | Val::Own(_) | Val::Ref(_) => match val.as_any() {
+            Val::Ref(..) | Val::Own(..) => match val.as_any() {
                 Value::Array(items) => {
                     for i in 0..items.len() {
                         ran = true;
@@ -378,9 +410,10 @@ impl<'a, 't> State<'a, 't> {
                 }
                 Value::Number(n) if !matches!(num(n), Num::F(_)) => {
                     if b.pipe.decl.len() > 1 {
+                        let (p, ctx) = self.range_at(b);
                         return self.err(
-                            b.pipe.pos,
-                            range_context(b),
+                            p,
+                            ctx,
                             format!(
                                 "can't use {} to iterate over more than one variable",
                                 gofmt::sprint_value(val.as_any())
@@ -402,9 +435,10 @@ impl<'a, 't> State<'a, 't> {
                 }
                 Value::Null => {}
                 other => {
+                    let (p, ctx) = self.range_at(b);
                     return self.err(
-                        b.pipe.pos,
-                        range_context(b),
+                        p,
+                        ctx,
                         format!("range can't iterate over {}", gofmt::sprint_value(other)),
                     );
                 }
@@ -454,6 +488,7 @@ impl<'a, 't> State<'a, 't> {
 
     fn eval_command(&mut self, dot: &Val<'a>, cmd: &'t Cmd, final_: Option<Val<'a>>) -> R<Val<'a>> {
         let first = &cmd.args[0];
+        self.at = Some(first);
         match first {
             Arg::Field { pos, idents } => {
                 let ctx = arg_string(first);
@@ -547,53 +582,128 @@ impl<'a, 't> State<'a, 't> {
         final_: Option<Val<'a>>,
     ) -> R<Val<'a>> {
         let n = idents.len();
-        for ident in &idents[..n - 1] {
-            receiver = self.eval_field(ident, receiver, false, pos, ctx)?;
-        }
         let has_args = args.len() > 1 || final_.is_some();
-        self.eval_field(&idents[n - 1], receiver, has_args, pos, ctx)
-    }
-
-    fn eval_field(
-        &self,
-        name: &str,
-        receiver: Val<'a>,
-        has_args: bool,
-        pos: Pos,
-        ctx: &str,
-    ) -> R<Val<'a>> {
-        let Some(v) = receiver.get() else {
-            return Ok(Val::Missing);
-        };
-        match v {
-            Value::Null => self.err(
-                pos,
-                ctx.to_string(),
-                format!("nil pointer evaluating interface {{}}.{name}"),
-            ),
-            Value::Object(_) => {
-                if has_args {
+        let mut start = 0;
+        if let (Some(ty), true) = (self.opts.context_type, self.is_context_root(&receiver)) {
+            // The row is a Docker formatter context: its fields are methods.
+            let name = idents[0].as_str();
+            let label_map = receiver
+                .child_key("Label")
+                .filter(|l| l.as_any().is_object());
+            if let (Some(labels), "Label") = (label_map, name) {
+                // `.Label "key"`: the one method taking an argument.
+                let mut keys = Vec::new();
+                if n == 1 {
+                    for a in &args[1..] {
+                        keys.push(self.eval_arg(&receiver, PT::Str, a)?);
+                    }
+                    if let Some(f) = final_ {
+                        keys.push(self.validate(f, PT::Str, pos, ctx)?);
+                    }
+                }
+                if keys.len() != 1 {
                     return self.err(
                         pos,
                         ctx.to_string(),
-                        format!("{name} is not a method but has arguments"),
+                        format!("wrong number of args for Label: want 1 got {}", keys.len()),
                     );
                 }
-                Ok(receiver.child_key(name).unwrap_or(Val::Missing))
+                let key = keys[0].as_any().as_str().unwrap_or("");
+                let value = labels.child_key(key).map(|v| v.as_any().clone());
+                let text = match value {
+                    Some(Value::String(s)) => s,
+                    Some(other) => gofmt::sprint_value(&other),
+                    None => String::new(),
+                };
+                return Ok(Val::own(Value::String(text)));
             }
-            other => self.err(
-                pos,
-                ctx.to_string(),
-                format!(
-                    "can't evaluate field {name} in type {}",
+            match receiver.child_key(name) {
+                None => {
+                    return self.err(
+                        pos,
+                        ctx.to_string(),
+                        format!("can't evaluate field {name} in type {ty}"),
+                    )
+                }
+                Some(v) => {
+                    if n == 1 && has_args {
+                        let got = args.len() - 1 + usize::from(final_.is_some());
+                        return self.err(
+                            pos,
+                            ctx.to_string(),
+                            format!("wrong number of args for {name}: want 0 got {got}"),
+                        );
+                    }
+                    // Method results are concrete values, not interfaces.
+                    receiver = v.unwrap_nil();
+                    start = 1;
+                }
+            }
+        }
+        if start == n {
+            return Ok(receiver);
+        }
+        for ident in &idents[start..n - 1] {
+            receiver = self.eval_field(ident, receiver, false)?;
+        }
+        self.eval_field(&idents[n - 1], receiver, has_args)
+    }
+
+    /// An error located at the operand evaluated last, like Go's
+    /// `state.errorf` after `state.at(node)`.
+    fn fail_at<T>(&self, message: impl Into<String>) -> R<T> {
+        match self.at {
+            Some(a) => self.err(a.pos(), arg_string(a), message),
+            None => self.err(0, String::new(), message),
+        }
+    }
+
+    fn is_context_root(&self, v: &Val<'a>) -> bool {
+        match (v, self.opts.context_root) {
+            (Val::Ref(r, _), Some(root)) => std::ptr::eq(*r, root),
+            _ => false,
+        }
+    }
+
+    fn eval_field(&self, name: &str, receiver: Val<'a>, has_args: bool) -> R<Val<'a>> {
+        let Some(v) = receiver.get() else {
+            if self.tmpl.missing_key == MissingKey::Error {
+                return self.fail_at(format!(
+                    "nil data; no entry for key {}",
+                    gofmt::go_quote(name, false)
+                ));
+            }
+            return Ok(Val::Missing);
+        };
+        match v {
+            Value::Null => self.fail_at(format!("nil pointer evaluating interface {{}}.{name}")),
+            Value::Object(_) => {
+                if has_args {
+                    return self.fail_at(format!("{name} is not a method but has arguments"));
+                }
+                match receiver.child_key(name) {
+                    Some(v) => Ok(v),
+                    None if self.tmpl.missing_key == MissingKey::Error => self.fail_at(format!(
+                        "map has no entry for key {}",
+                        gofmt::go_quote(name, false)
+                    )),
+                    None => Ok(Val::Missing),
+                }
+            }
+            other => {
+                let ty = if receiver.is_boxed() {
+                    "interface {}"
+                } else {
                     go_type_name(other)
-                ),
-            ),
+                };
+                self.fail_at(format!("can't evaluate field {name} in type {ty}"))
+            }
         }
     }
 
     /// Evaluates an operand with no type expectation (Go's `evalArg(dot, nil, n)`).
     fn eval_arg_raw(&mut self, dot: &Val<'a>, arg: &'t Arg) -> R<Val<'a>> {
+        self.at = Some(arg);
         match arg {
             Arg::Field { pos, idents } => {
                 let ctx = arg_string(arg);
@@ -639,6 +749,7 @@ impl<'a, 't> State<'a, 't> {
 
     /// Evaluates an argument for a parameter of type `pt`.
     fn eval_arg(&mut self, dot: &Val<'a>, pt: PT, arg: &'t Arg) -> R<Val<'a>> {
+        self.at = Some(arg);
         let node = || arg_string(arg);
         match (pt, arg) {
             (PT::Any, _) => {
@@ -793,6 +904,16 @@ impl<'a, 't> State<'a, 't> {
             let pt = pt_at(args.len());
             argv.push(self.validate_final(f, pt, at())?);
         }
+        if name == "call" {
+            // Go names the callee by its source text, e.g. `"x"` or `.F`.
+            let callee = args.first().map(arg_string).unwrap_or_default();
+            let msg = match argv[0].as_any() {
+                Value::Null => "call of nil".to_string(),
+                v => format!("non-function {callee} of type {}", go_type_name(v)),
+            };
+            let (p, ctx) = at();
+            return self.err(p, ctx, format!("error calling call: {msg}"));
+        }
         match self.call(name, &argv) {
             Ok(v) => Ok(v),
             Err(msg) => {
@@ -823,14 +944,6 @@ impl<'a, 't> State<'a, 't> {
             "not" => Ok(Val::own(Value::Bool(!truth(&argv[0])))),
             "index" => index(&argv[0], &argv[1..]),
             "slice" => slice(&argv[0], &argv[1..]),
-            "call" => match argv[0].as_any() {
-                Value::Null => Err("call of nil".into()),
-                v => Err(format!(
-                    "non-function {} of type {}",
-                    gofmt::sprint_value(v),
-                    go_type_name(v)
-                )),
-            },
             "html" => strv(html_escape(&eval_args_string(&values))),
             "js" => strv(js_escape(&eval_args_string(&values))),
             "urlquery" => strv(query_escape(&eval_args_string(&values))),
@@ -857,6 +970,14 @@ impl<'a, 't> State<'a, 't> {
                     escape_html: is_ctx,
                     sort_keys: is_ctx,
                 };
+                // Docker marshals only argument-less methods: no `Label`.
+                if let (true, Value::Object(m)) = (is_ctx, v) {
+                    if m.get("Label").is_some_and(Value::is_object) {
+                        let mut m = m.clone();
+                        m.remove("Label");
+                        return strv(to_go_json_with(&Value::Object(m), opts));
+                    }
+                }
                 strv(to_go_json_with(v, opts))
             }
             "split" => {
@@ -878,8 +999,8 @@ impl<'a, 't> State<'a, 't> {
                 strv(items.join(s(1)))
             }
             "title" => strv(go_title(s(0))),
-            "lower" => strv(s(0).to_lowercase()),
-            "upper" => strv(s(0).to_uppercase()),
+            "lower" => strv(s(0).chars().map(go_lower).collect()),
+            "upper" => strv(s(0).chars().map(go_upper).collect()),
             "pad" => {
                 let src = s(0);
                 if src.is_empty() {
@@ -913,10 +1034,6 @@ impl<'a, 't> State<'a, 't> {
             )),
         }
     }
-}
-
-fn range_context(b: &Branch) -> String {
-    format!("{{{{range {}}}}}", pipe_string(&b.pipe))
 }
 
 fn length(v: &Value) -> Result<usize, String> {
@@ -1169,6 +1286,32 @@ fn query_escape(s: &str) -> String {
     out
 }
 
+/// Go's `unicode.ToUpper`: simple one-to-one mapping (ß stays ß).
+fn go_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower`: simple one-to-one mapping (İ becomes i).
+fn go_lower(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// Go's `unicode.ToTitle`: like upper case except for the four Latin
+/// digraphs, which have distinct title-case forms.
+fn go_to_title(c: char) -> char {
+    match c {
+        'Ǆ' | 'ǅ' | 'ǆ' => 'ǅ',
+        'Ǉ' | 'ǈ' | 'ǉ' => 'ǈ',
+        'Ǌ' | 'ǋ' | 'ǌ' => 'ǋ',
+        'Ǳ' | 'ǲ' | 'ǳ' => 'ǲ',
+        c => go_upper(c),
+    }
+}
+
 /// Go's deprecated `strings.Title`: upper-cases letters that begin words.
 fn go_title(s: &str) -> String {
     let is_sep = |c: char| -> bool {
@@ -1184,11 +1327,7 @@ fn go_title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if is_sep(prev) {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => out.push(u),
-                _ => out.push(c),
-            }
+            out.push(go_to_title(c));
         } else {
             out.push(c);
         }

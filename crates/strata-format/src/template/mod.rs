@@ -89,12 +89,25 @@ const FUNCS: &[&str] = &[
     "lower", "upper", "pad", "truncate",
 ];
 
+/// Go's `missingkey` option: what a field lookup of an absent map key does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingKey {
+    /// Go's default: the result is "no value" (printed as `<no value>`).
+    #[default]
+    Default,
+    /// `missingkey=error`: execution fails with
+    /// `map has no entry for key "X"`. Docker uses this when `inspect`
+    /// falls back to executing on the raw JSON.
+    Error,
+}
+
 /// A parsed template, ready to execute any number of times.
 #[derive(Debug, Clone)]
 pub struct Template {
     src: String,
     root: Vec<parse::Node>,
     defs: HashMap<String, Vec<parse::Node>>,
+    missing_key: MissingKey,
 }
 
 impl Template {
@@ -106,12 +119,19 @@ impl Template {
                 src: src.to_string(),
                 root: p.root,
                 defs: p.defs,
+                missing_key: MissingKey::Default,
             }),
             Err(f) => Err(TemplateError::Parse {
                 line: f.line,
                 message: f.msg,
             }),
         }
+    }
+
+    /// Sets Go's `missingkey` option (like `tmpl.Option("missingkey=error")`).
+    pub fn missing_key(mut self, mode: MissingKey) -> Template {
+        self.missing_key = mode;
+        self
     }
 
     /// The original template text.

@@ -629,18 +629,23 @@ impl Parser<'_> {
             fields.push(f[1..].to_string());
         }
         Ok(Some(match node {
-            Arg::Field { pos, mut idents } => {
+            // Like Go, a chained field or variable takes the position of
+            // the first chained field.
+            Arg::Field { mut idents, .. } => {
                 idents.extend(fields);
-                Arg::Field { pos, idents }
+                Arg::Field {
+                    pos: chain_pos,
+                    idents,
+                }
             }
             Arg::Variable {
-                pos,
                 name,
                 fields: mut fs,
+                ..
             } => {
                 fs.extend(fields);
                 Arg::Variable {
-                    pos,
+                    pos: chain_pos,
                     name,
                     fields: fs,
                 }
@@ -743,6 +748,12 @@ impl Parser<'_> {
                 crate::gofmt::go_quote(text, false)
             ));
         }
+        if text.contains('_') && !underscore_ok(text) {
+            return self.fail(format!(
+                "illegal number syntax: {}",
+                crate::gofmt::go_quote(text, false)
+            ));
+        }
         n.uint = parse_go_uint(text);
         n.int = parse_go_int(text);
         if let Some(i) = n.int {
@@ -775,6 +786,38 @@ impl Parser<'_> {
         }
         Ok(n)
     }
+}
+
+/// Go's `strconv` rule: underscores only between digits (or after a base
+/// prefix).
+fn underscore_ok(text: &str) -> bool {
+    let s = text.strip_prefix(['+', '-']).unwrap_or(text).as_bytes();
+    let mut saw = b'^';
+    let mut i = 0;
+    let mut hex = false;
+    if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
+        i = 2;
+        saw = b'0';
+        hex = s[1].eq_ignore_ascii_case(&b'x');
+    }
+    while i < s.len() {
+        let c = s[i];
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else {
+            if saw == b'_' {
+                return false;
+            }
+            saw = b'!';
+        }
+        i += 1;
+    }
+    saw != b'_'
 }
 
 fn split_sign(text: &str) -> (bool, &str) {

@@ -83,11 +83,15 @@ fn missing_and_nil() {
     assert_eq!(run("{{.X}}", &Value::Null), "<no value>");
     assert_eq!(
         exec_err("{{.Config.Cmd.X}}", &d),
-        "template parsing error: template: :1:2: executing \"\" at <.Config.Cmd.X>: nil pointer evaluating interface {}.X"
+        "template parsing error: template: :1:9: executing \"\" at <.Config.Cmd.X>: nil pointer evaluating interface {}.X"
+    );
+    assert_eq!(
+        exec_err("{{with .Tag}}{{.X}}{{end}}", &d),
+        "template parsing error: template: :1:15: executing \"\" at <.X>: can't evaluate field X in type string"
     );
     assert_eq!(
         exec_err("{{.Tag.X}}", &d),
-        "template parsing error: template: :1:2: executing \"\" at <.Tag.X>: can't evaluate field X in type string"
+        "template parsing error: template: :1:6: executing \"\" at <.Tag.X>: can't evaluate field X in type interface {}"
     );
 }
 
@@ -201,7 +205,7 @@ fn ranges() {
     );
     assert_eq!(
         exec_err("{{range .Tag}}{{end}}", &d),
-        "template parsing error: template: :1:8: executing \"\" at <{{range .Tag}}>: range can't iterate over latest"
+        "template parsing error: template: :1:8: executing \"\" at <.Tag>: range can't iterate over latest"
     );
 }
 
@@ -471,6 +475,7 @@ fn header_mode_functions_keep_text() {
     let opts = ExecOpts {
         mode: FuncMode::Header,
         context_root: None,
+        context_type: None,
     };
     let (out, err) = t.execute_with(&headers, &opts);
     assert!(err.is_none());
@@ -484,6 +489,7 @@ fn context_root_json_is_sorted_and_html_escaped() {
     let opts = ExecOpts {
         mode: FuncMode::Normal,
         context_root: Some(&row),
+        context_type: None,
     };
     let (out, err) = t.execute_with(&row, &opts);
     assert!(err.is_none());
