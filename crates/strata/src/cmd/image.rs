@@ -36,6 +36,12 @@ pub enum ImageCommand {
     Save(super::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(super::archive::LoadArgs),
+    /// Unpack an image's root filesystem into a directory
+    Unpack(super::rootfs::UnpackArgs),
+    /// Export an image's flattened root filesystem as a tar archive
+    Export(super::rootfs::ExportArgs),
+    /// Show what each layer of an image added, changed and deleted
+    Diff(super::rootfs::DiffArgs),
 }
 
 /// `strata system` subcommands.
@@ -185,6 +191,9 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> anyhow::Result<i32> {
         ImageCommand::Prune(a) => prune(a, ctx),
         ImageCommand::Save(a) => super::archive::run_save(a, ctx),
         ImageCommand::Load(a) => super::archive::run_load(a, ctx),
+        ImageCommand::Unpack(a) => super::rootfs::run(super::rootfs::RootfsCommand::Unpack(a), ctx),
+        ImageCommand::Export(a) => super::rootfs::run(super::rootfs::RootfsCommand::Export(a), ctx),
+        ImageCommand::Diff(a) => super::rootfs::run(super::rootfs::RootfsCommand::Diff(a), ctx),
     }
 }
 

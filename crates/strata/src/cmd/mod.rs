@@ -6,6 +6,7 @@ pub mod image;
 pub mod out;
 pub mod registry;
 pub mod remote;
+pub mod rootfs;
 
 use std::path::PathBuf;
 
