@@ -6,12 +6,22 @@
 //! * [`catalog`]: the catalogers (OS packages, language packages, the distribution).
 //! * [`scan`]: scanning an image layer by layer, with layer attribution.
 //! * [`package`]: packages, distributions, package URLs.
+//! * [`sbom`]: SBOM documents (our JSON, CycloneDX 1.6, SPDX 2.3).
+//! * [`osv`], [`vulndb`], [`matcher`], [`severity`]: OSV records in a local SQLite
+//!   database and exact matching against them.
+//! * [`zip`]: a small ZIP reader (OSV exports, Java archives).
 
 pub mod catalog;
 pub mod fs;
+pub mod matcher;
+pub mod osv;
 pub mod package;
+pub mod sbom;
 pub mod scan;
+pub mod severity;
 pub mod version;
+pub mod vulndb;
+pub mod zip;
 
 pub use package::{Distro, LayerRef, Package, PkgType};
 pub use scan::{scan_image, scan_layers, ScanResult};

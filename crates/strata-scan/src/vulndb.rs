@@ -1,0 +1,351 @@
+//! The local vulnerability database: OSV records in SQLite, indexed by ecosystem and
+//! package.
+//!
+//! Imports run in one transaction: a file that fails to parse (or any other error)
+//! rolls everything back, leaving the previous database as it was.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::osv::{Affected, Record};
+use crate::version::pep440::normalize_name;
+use crate::ScanError;
+
+/// Largest single OSV file accepted.
+const MAX_RECORD: u64 = 64 << 20;
+
+/// An open vulnerability database.
+pub struct VulnDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One source (an import path or an updated ecosystem) as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    /// Name: the ecosystem for updates, the path for imports.
+    pub name: String,
+    /// `import` or `update`.
+    pub kind: String,
+    /// Where it came from (path or URL).
+    pub location: String,
+    /// When it was last loaded (RFC 3339).
+    pub updated_at: String,
+    /// Records it brought in.
+    pub records: i64,
+}
+
+/// The database's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The database file.
+    pub path: String,
+    /// Records, withdrawn ones included.
+    pub records: i64,
+    /// Withdrawn records.
+    pub withdrawn: i64,
+    /// Affected-package rows per ecosystem.
+    pub ecosystems: Vec<(String, i64)>,
+    /// Sources.
+    pub sources: Vec<SourceStatus>,
+}
+
+/// A candidate from the database: a record and one of its affected entries.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The record (without its `affected` list).
+    pub record: Record,
+    /// The affected entry that names the package.
+    pub affected: Affected,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Records written.
+    pub records: usize,
+    /// Files read.
+    pub files: usize,
+}
+
+/// The name under which a package is stored and looked up for an ecosystem.
+pub fn normalize_package(ecosystem: &str, name: &str) -> String {
+    match ecosystem {
+        "PyPI" => normalize_name(name),
+        _ => name.to_string(),
+    }
+}
+
+impl VulnDb {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<VulnDb, ScanError> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS vulns(
+                id TEXT PRIMARY KEY, modified TEXT NOT NULL, withdrawn TEXT, source TEXT NOT NULL,
+                record TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS affected(
+                vuln_id TEXT NOT NULL, ecosystem TEXT NOT NULL, package TEXT NOT NULL,
+                data TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS affected_pkg ON affected(ecosystem, package);
+             CREATE INDEX IF NOT EXISTS affected_vuln ON affected(vuln_id);
+             CREATE TABLE IF NOT EXISTS sources(
+                name TEXT PRIMARY KEY, kind TEXT NOT NULL, location TEXT NOT NULL,
+                updated_at TEXT NOT NULL, records INTEGER NOT NULL);",
+        )?;
+        Ok(VulnDb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Imports OSV JSON from `path`: one file (a record or an array of records), a folder
+    /// of them (recursively), or a ZIP of them (an ecosystem's `all.zip`). All or nothing.
+    pub fn import_path(&mut self, path: &Path) -> Result<ImportReport, ScanError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| ScanError::Invalid(format!("{}: {e}", path.display())))?;
+        let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+        if meta.is_dir() {
+            collect_dir(path, &mut blobs)?;
+        } else {
+            let data = std::fs::read(path)?;
+            if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+                zip_blobs(&path.display().to_string(), &data, &mut blobs)?;
+            } else {
+                blobs.push((path.display().to_string(), data));
+            }
+        }
+        let location = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        self.import_blobs(&blobs, &location, "import", &location)
+    }
+
+    /// Imports the JSON files of a ZIP held in memory as source `name`.
+    pub fn import_zip(
+        &mut self,
+        name: &str,
+        location: &str,
+        data: &[u8],
+    ) -> Result<ImportReport, ScanError> {
+        let mut blobs = Vec::new();
+        zip_blobs(location, data, &mut blobs)?;
+        self.import_blobs(&blobs, name, "update", location)
+    }
+
+    fn import_blobs(
+        &mut self,
+        blobs: &[(String, Vec<u8>)],
+        source: &str,
+        kind: &str,
+        location: &str,
+    ) -> Result<ImportReport, ScanError> {
+        let mut records: Vec<Record> = Vec::new();
+        for (name, data) in blobs {
+            let v: serde_json::Value = serde_json::from_slice(data)
+                .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV JSON: {e}")))?;
+            let items = match v {
+                serde_json::Value::Array(a) => a,
+                other => vec![other],
+            };
+            for item in items {
+                let r: Record = serde_json::from_value(item)
+                    .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV record: {e}")))?;
+                if r.id.is_empty() {
+                    return Err(ScanError::Invalid(format!(
+                        "{name}: OSV record without an id"
+                    )));
+                }
+                records.push(r);
+            }
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut del = tx.prepare("DELETE FROM affected WHERE vuln_id = ?1")?;
+            let mut ins = tx.prepare(
+                "INSERT OR REPLACE INTO vulns(id, modified, withdrawn, source, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut aff = tx.prepare(
+                "INSERT INTO affected(vuln_id, ecosystem, package, data) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in &records {
+                let mut slim = r.clone();
+                slim.affected.clear();
+                del.execute(params![r.id])?;
+                ins.execute(params![
+                    r.id,
+                    r.modified,
+                    r.withdrawn,
+                    source,
+                    serde_json::to_string(&slim).unwrap_or_default()
+                ])?;
+                for a in &r.affected {
+                    let Some(p) = &a.package else { continue };
+                    if p.ecosystem.is_empty() || p.name.is_empty() {
+                        continue;
+                    }
+                    aff.execute(params![
+                        r.id,
+                        p.ecosystem,
+                        normalize_package(&p.ecosystem, &p.name),
+                        serde_json::to_string(a).unwrap_or_default()
+                    ])?;
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO sources(name, kind, location, updated_at, records) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    source,
+                    kind,
+                    location,
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    records.len() as i64
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ImportReport {
+            records: records.len(),
+            files: blobs.len(),
+        })
+    }
+
+    /// Candidates for a package: affected entries of non-withdrawn records naming it in
+    /// one of `ecosystems` (an entry ending in `*` matches ecosystems by prefix).
+    pub fn candidates(
+        &self,
+        ecosystems: &[String],
+        package: &str,
+    ) -> Result<Vec<Candidate>, ScanError> {
+        let mut out = Vec::new();
+        for eco in ecosystems {
+            let (sql, pat) = match eco.strip_suffix('*') {
+                Some(prefix) => (
+                    "SELECT v.record, a.data FROM affected a JOIN vulns v ON v.id = a.vuln_id
+                     WHERE a.ecosystem LIKE ?1 ESCAPE '\\' AND a.package = ?2 AND v.withdrawn IS NULL",
+                    format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")),
+                ),
+                None => (
+                    "SELECT v.record, a.data FROM affected a JOIN vulns v ON v.id = a.vuln_id
+                     WHERE a.ecosystem = ?1 AND a.package = ?2 AND v.withdrawn IS NULL",
+                    eco.clone(),
+                ),
+            };
+            let base = eco.trim_end_matches('*');
+            let mut st = self.conn.prepare_cached(sql)?;
+            let rows = st.query_map(params![pat, normalize_package(base, package)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (rec, data) = row?;
+                let record: Record = serde_json::from_str(&rec)
+                    .map_err(|e| ScanError::Invalid(format!("stored record: {e}")))?;
+                let affected: Affected = serde_json::from_str(&data)
+                    .map_err(|e| ScanError::Invalid(format!("stored record: {e}")))?;
+                out.push(Candidate { record, affected });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any record is loaded.
+    pub fn is_empty(&self) -> Result<bool, ScanError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM vulns", [], |r| r.get(0))?;
+        Ok(n == 0)
+    }
+
+    /// A record by ID.
+    pub fn record(&self, id: &str) -> Result<Option<Record>, ScanError> {
+        let rec: Option<String> = self
+            .conn
+            .query_row("SELECT record FROM vulns WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        Ok(rec.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// The database's state.
+    pub fn status(&self) -> Result<Status, ScanError> {
+        let records: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM vulns", [], |r| r.get(0))?;
+        let withdrawn: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM vulns WHERE withdrawn IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut st = self
+            .conn
+            .prepare("SELECT ecosystem, COUNT(DISTINCT vuln_id) FROM affected GROUP BY ecosystem ORDER BY ecosystem")?;
+        let ecosystems = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT name, kind, location, updated_at, records FROM sources ORDER BY name",
+        )?;
+        let sources = st
+            .query_map([], |r| {
+                Ok(SourceStatus {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    location: r.get(2)?,
+                    updated_at: r.get(3)?,
+                    records: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Status {
+            path: self.path.display().to_string(),
+            records,
+            withdrawn,
+            ecosystems,
+            sources,
+        })
+    }
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ScanError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            collect_dir(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "json") {
+            out.push((p.display().to_string(), std::fs::read(&p)?));
+        } else if p.extension().is_some_and(|x| x == "zip") {
+            let data = std::fs::read(&p)?;
+            zip_blobs(&p.display().to_string(), &data, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn zip_blobs(name: &str, data: &[u8], out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ScanError> {
+    let entries = crate::zip::entries(data)
+        .ok_or_else(|| ScanError::Invalid(format!("{name}: not a valid ZIP archive")))?;
+    for e in entries {
+        if e.name.ends_with(".json") {
+            let content = crate::zip::read(data, &e, MAX_RECORD)
+                .map_err(|err| ScanError::Invalid(format!("{name}: {err}")))?;
+            out.push((format!("{name}:{}", e.name), content));
+        }
+    }
+    Ok(())
+}
