@@ -761,7 +761,9 @@ impl Verifier<'_> {
                 for l in &m.layers {
                     self.check_present(l)?;
                 }
-                if !media::is_config(&m.config.media_type) {
+                if !media::is_config(&m.config.media_type)
+                    || m.layers.iter().any(|l| !media::is_layer(&l.media_type))
+                {
                     // An artifact (signature, attestation): present is all we check.
                     return Ok(Vec::new());
                 }
@@ -1103,7 +1105,8 @@ where
     // (stray blobs in the archive) or everything after a failure is removed.
     match result {
         Ok(report) => {
-            store.abort(lease)?;
+            // The images are named: dropping strays is best effort.
+            let _ = store.abort(lease);
             Ok(report)
         }
         Err(e) => {

@@ -549,18 +549,33 @@ fn moved_tag_reports_the_old_id_and_keeps_it_dangling() {
 fn multi_platform_index_partial_content_and_platform_selection() {
     let amd = TestImage::new("amd", true, "amd64");
     let arm = TestImage::new("arm", true, "arm64");
+    // A buildx attestation manifest: an image config whose "layer" is in-toto JSON.
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#.to_vec();
+    let att_config = serde_json::to_vec(&serde_json::json!({"architecture": "unknown", "os": "unknown", "config": {}, "rootfs": {"type": "layers", "diff_ids": [Digest::sha256_of(&statement).to_string()]}})).unwrap();
+    let att = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_CONFIG, "digest": Digest::sha256_of(&att_config).to_string(), "size": att_config.len()},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": Digest::sha256_of(&statement).to_string(), "size": statement.len()}]
+    }))
+    .unwrap();
     let index = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": media::OCI_INDEX,
         "manifests": [
             {"mediaType": media::OCI_MANIFEST, "digest": amd.manifest_digest().to_string(), "size": amd.manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
-            {"mediaType": media::OCI_MANIFEST, "digest": arm.manifest_digest().to_string(), "size": arm.manifest.len(), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+            {"mediaType": media::OCI_MANIFEST, "digest": arm.manifest_digest().to_string(), "size": arm.manifest.len(), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": media::OCI_MANIFEST, "digest": Digest::sha256_of(&att).to_string(), "size": att.len(), "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": amd.manifest_digest().to_string()}}
         ]
     }))
     .unwrap();
     let index_digest = Digest::sha256_of(&index);
     // Only the amd64 image's blobs are in the archive.
     let mut t = RawTar::new();
-    for b in amd.blobs() {
+    for b in amd
+        .blobs()
+        .into_iter()
+        .chain([statement.clone(), att_config.clone(), att.clone()])
+    {
         t.file(&blob_path(&b), &b);
     }
     t.file(&blob_path(&index), &index);
@@ -608,8 +623,11 @@ fn multi_platform_index_partial_content_and_platform_selection() {
         legacy[0]["Config"],
         format!("blobs/sha256/{}", amd.config_digest().hex())
     );
+    // The attestation travels with the index.
+    assert_eq!(tar_file(&saved, &blob_path(&statement)), statement);
     let (_d2, s2) = new_store();
     assert_eq!(load_bytes(&s2, &saved).unwrap().images[0].id, index_digest);
+    assert_eq!(snapshot(&s), snapshot(&s2));
     // With a platform, the platform's manifest is what index.json points at.
     let one = archive::save(
         &s,
