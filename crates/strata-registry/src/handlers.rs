@@ -132,11 +132,13 @@ fn parse_route(rest: &str) -> Option<Route> {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if validate::is_valid_name(name) {
-        Ok(())
-    } else {
-        Err(ApiError::name_invalid())
-    }
+    validate::check_name(name).map_err(|why| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            format!("invalid repository name: {why}"),
+        )
+    })
 }
 
 fn method_not_allowed() -> ApiError {

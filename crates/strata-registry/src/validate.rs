@@ -7,9 +7,20 @@ use strata_oci::Digest;
 pub const MAX_NAME_LEN: usize = 255;
 
 /// Whether `name` is a valid repository name: `/`-separated components, each
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. Checked both by the shared reference grammar
+/// (`strata_oci::reference`) and by this module's own component parser, so that a change
+/// in one cannot let a path-unsafe name through.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME_LEN && name.split('/').all(is_valid_component)
+    check_name(name).is_ok()
+}
+
+/// Validates a repository name; the error says what is wrong, in Docker's words.
+pub fn check_name(name: &str) -> Result<(), String> {
+    strata_oci::reference::validate_repository_path(name).map_err(|e| e.to_string())?;
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.split('/').all(is_valid_component) {
+        return Err("invalid repository name".into());
+    }
+    Ok(())
 }
 
 fn is_valid_component(c: &str) -> bool {
