@@ -16,6 +16,9 @@ use strata_oci::{Digest, Digester};
 use crate::gc::{GcGuard, Lease};
 use crate::{Result, Store, StoreError};
 
+/// How long a writer waits for another writer of the same ref before giving up.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Progress of an ingest, as containerd reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestStatus {
@@ -43,7 +46,10 @@ pub struct BlobWriter<'s> {
 impl Store {
     /// Where a committed blob lives.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root().join("blobs").join(d.algorithm().as_str()).join(d.hex())
+        self.root()
+            .join("blobs")
+            .join(d.algorithm().as_str())
+            .join(d.hex())
     }
 
     /// Whether a committed blob exists.
@@ -62,47 +68,56 @@ impl Store {
     /// Size of a committed blob.
     pub fn blob_size(&self, d: &Digest) -> Result<u64> {
         let p = self.blob_path(d);
-        fs::metadata(&p).map(|m| m.len()).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::BlobNotFound(d.clone()),
-            _ => StoreError::io(p, e),
-        })
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => StoreError::BlobNotFound(d.clone()),
+                _ => StoreError::io(p, e),
+            })
     }
 
     /// Reads a whole (small) blob, refusing anything over `limit` bytes, and checks that
     /// it still hashes to its name.
     pub fn read_blob(&self, d: &Digest, limit: u64) -> Result<Vec<u8>> {
         let mut f = self.open_blob(d)?;
-        let size = f.metadata().map_err(|e| StoreError::io(self.blob_path(d), e))?.len();
+        let size = f
+            .metadata()
+            .map_err(|e| StoreError::io(self.blob_path(d), e))?
+            .len();
         if size > limit {
-            return Err(StoreError::TooLarge { what: format!("blob {d}"), size, limit });
+            return Err(StoreError::TooLarge {
+                what: format!("blob {d}"),
+                size,
+                limit,
+            });
         }
         let mut buf = Vec::with_capacity(size as usize);
-        f.read_to_end(&mut buf).map_err(|e| StoreError::io(self.blob_path(d), e))?;
+        f.read_to_end(&mut buf)
+            .map_err(|e| StoreError::io(self.blob_path(d), e))?;
         let actual = d.same_algorithm_of(&buf);
         if &actual != d {
-            return Err(StoreError::DigestMismatch { expected: d.clone(), actual });
+            return Err(StoreError::DigestMismatch {
+                expected: d.clone(),
+                actual,
+            });
         }
         Ok(buf)
     }
 
     /// Opens (or resumes) the ingest named `reference`. `expected` is the digest and size
     /// the content must have, when known.
-    pub fn writer(&self, reference: &str, expected: Option<(Digest, u64)>) -> Result<BlobWriter<'_>> {
+    ///
+    /// If another writer (in this or another process) holds the same ref, this waits for
+    /// it with backoff, as containerd does, up to [`LOCK_WAIT`]. Use [`Store::ingest`] to
+    /// learn that the other writer committed the blob meanwhile instead of writing it again.
+    pub fn writer(
+        &self,
+        reference: &str,
+        expected: Option<(Digest, u64)>,
+    ) -> Result<BlobWriter<'_>> {
         let key = Digest::sha256_of(reference.as_bytes());
         let dir = self.root().join("ingest").join(key.hex());
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(reference.to_string())),
-            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
-        }
+        let lock = self.lock_ingest(&dir, reference)?;
         write_small(&dir.join("ref"), reference.as_bytes())?;
         if let Some((_, total)) = &expected {
             write_small(&dir.join("total"), total.to_string().as_bytes())?;
@@ -115,7 +130,10 @@ impl Store {
             .write(true)
             .open(&data)
             .map_err(|e| StoreError::io(&data, e))?;
-        let alg = expected.as_ref().map(|(d, _)| d.algorithm()).unwrap_or(Algorithm::Sha256);
+        let alg = expected
+            .as_ref()
+            .map(|(d, _)| d.algorithm())
+            .unwrap_or(Algorithm::Sha256);
         let mut hasher = Digester::new(alg);
         // Resume: re-hash what an earlier writer left behind.
         let mut offset = 0u64;
@@ -132,7 +150,8 @@ impl Store {
             if offset > *total {
                 // More than the blob can hold: the partial data is garbage; start over.
                 file.set_len(0).map_err(|e| StoreError::io(&data, e))?;
-                file.seek(SeekFrom::Start(0)).map_err(|e| StoreError::io(&data, e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| StoreError::io(&data, e))?;
                 hasher = Digester::new(alg);
                 offset = 0;
             }
@@ -149,13 +168,78 @@ impl Store {
         })
     }
 
+    /// Like [`Store::writer`] for a blob of known digest, but returns `None` when the blob
+    /// is (or, after waiting for a concurrent writer, has become) present; it is then
+    /// recorded under `lease`.
+    pub fn ingest(
+        &self,
+        reference: &str,
+        expected: (Digest, u64),
+        lease: &Lease,
+    ) -> Result<Option<BlobWriter<'_>>> {
+        if self.protect_existing(&expected.0, lease)? {
+            return Ok(None);
+        }
+        let digest = expected.0.clone();
+        let w = self.writer(reference, Some(expected))?;
+        if self.protect_existing(&digest, lease)? {
+            w.abort();
+            return Ok(None);
+        }
+        Ok(Some(w))
+    }
+
+    /// Takes the ingest directory's lock, waiting for another holder with backoff. The
+    /// directory may vanish while we wait (the holder committed and removed it): then the
+    /// lock we got is on an unlinked file and we start again.
+    fn lock_ingest(&self, dir: &Path, reference: &str) -> Result<File> {
+        use std::os::unix::fs::MetadataExt;
+        let started = std::time::Instant::now();
+        let mut backoff = std::time::Duration::from_millis(16);
+        loop {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+            let lock_path = dir.join("lock");
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| StoreError::io(&lock_path, e))?;
+            match lock.try_lock() {
+                Ok(()) => {
+                    let held = lock.metadata().map(|m| m.ino()).ok();
+                    let current = fs::metadata(&lock_path).map(|m| m.ino()).ok();
+                    if held.is_some() && held == current {
+                        return Ok(lock);
+                    }
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() > LOCK_WAIT {
+                        return Err(StoreError::Locked(reference.to_string()));
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
+            }
+        }
+    }
+
     /// Writes a small blob from memory under `lease`, verifying `expected` if given.
-    pub fn put_bytes(&self, bytes: &[u8], expected: Option<&Digest>, lease: &Lease) -> Result<Digest> {
+    pub fn put_bytes(
+        &self,
+        bytes: &[u8],
+        expected: Option<&Digest>,
+        lease: &Lease,
+    ) -> Result<Digest> {
         let digest = match expected {
             Some(d) => {
                 let actual = d.same_algorithm_of(bytes);
                 if &actual != d {
-                    return Err(StoreError::DigestMismatch { expected: d.clone(), actual });
+                    return Err(StoreError::DigestMismatch {
+                        expected: d.clone(),
+                        actual,
+                    });
                 }
                 d.clone()
             }
@@ -164,7 +248,10 @@ impl Store {
         if self.protect_existing(&digest, lease)? {
             return Ok(digest);
         }
-        let mut w = self.writer(&format!("bytes-{digest}"), Some((digest.clone(), bytes.len() as u64)))?;
+        let mut w = self.writer(
+            &format!("bytes-{digest}"),
+            Some((digest.clone(), bytes.len() as u64)),
+        )?;
         if w.offset() != 0 {
             w.reset()?;
         }
@@ -193,8 +280,14 @@ impl Store {
             let p = e.path();
             let reference = fs::read_to_string(p.join("ref")).unwrap_or_default();
             let offset = fs::metadata(p.join("data")).map(|m| m.len()).unwrap_or(0);
-            let total = fs::read_to_string(p.join("total")).ok().and_then(|t| t.trim().parse().ok());
-            out.push(IngestStatus { reference, offset, total });
+            let total = fs::read_to_string(p.join("total"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            out.push(IngestStatus {
+                reference,
+                offset,
+                total,
+            });
         }
         out.sort_by(|a, b| a.reference.cmp(&b.reference));
         Ok(out)
@@ -216,8 +309,14 @@ impl BlobWriter<'_> {
     pub fn reset(&mut self) -> Result<()> {
         let data = self.dir.join("data");
         self.file.set_len(0).map_err(|e| StoreError::io(&data, e))?;
-        self.file.seek(SeekFrom::Start(0)).map_err(|e| StoreError::io(&data, e))?;
-        let alg = self.expected.as_ref().map(|(d, _)| d.algorithm()).unwrap_or(Algorithm::Sha256);
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| StoreError::io(&data, e))?;
+        let alg = self
+            .expected
+            .as_ref()
+            .map(|(d, _)| d.algorithm())
+            .unwrap_or(Algorithm::Sha256);
         self.hasher = Digester::new(alg);
         self.offset = 0;
         Ok(())
@@ -230,12 +329,19 @@ impl BlobWriter<'_> {
         let actual = std::mem::take(&mut self.hasher).finish();
         if let Some((expected, size)) = &self.expected {
             if self.offset != *size {
-                let err = StoreError::SizeMismatch { digest: expected.clone(), expected: *size, actual: self.offset };
+                let err = StoreError::SizeMismatch {
+                    digest: expected.clone(),
+                    expected: *size,
+                    actual: self.offset,
+                };
                 self.discard();
                 return Err(err);
             }
             if &actual != expected {
-                let err = StoreError::DigestMismatch { expected: expected.clone(), actual };
+                let err = StoreError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                };
                 self.discard();
                 return Err(err);
             }
@@ -247,7 +353,11 @@ impl BlobWriter<'_> {
             if target.is_file() {
                 fs::remove_file(&data).map_err(|e| StoreError::io(&data, e))?;
             } else {
-                let mut perms = self.file.metadata().map_err(|e| StoreError::io(&data, e))?.permissions();
+                let mut perms = self
+                    .file
+                    .metadata()
+                    .map_err(|e| StoreError::io(&data, e))?
+                    .permissions();
                 perms.set_readonly(true);
                 fs::set_permissions(&data, perms).map_err(|e| StoreError::io(&data, e))?;
                 fs::rename(&data, &target).map_err(|e| StoreError::io(&target, e))?;
@@ -288,12 +398,86 @@ pub fn write_small(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| StoreError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| StoreError::io(path, e))?;
-    tmp.persist(path).map_err(|e| StoreError::io(path, e.error))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| StoreError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::io(path, e.error))?;
     Ok(())
 }
 
 /// fsyncs a directory so that a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn second_writer_of_a_ref_waits_and_then_finds_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let data = vec![42u8; 100_000];
+        let d = Digest::sha256_of(&data);
+        let lease = store.lease(Duration::from_secs(60)).unwrap();
+        let mut w = store
+            .writer("same-ref", Some((d.clone(), data.len() as u64)))
+            .unwrap();
+        w.write_all(&data[..50_000]).unwrap();
+        let (s2, d2) = (store.clone(), d.clone());
+        let waiter = std::thread::spawn(move || {
+            let lease = s2.lease(Duration::from_secs(60)).unwrap();
+            let got = s2.ingest("same-ref", (d2, 100_000), &lease).unwrap();
+            got.is_none()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        w.write_all(&data[50_000..]).unwrap();
+        assert_eq!(w.commit(&lease).unwrap(), d);
+        assert!(
+            waiter.join().unwrap(),
+            "the waiting writer sees the committed blob"
+        );
+        assert_eq!(store.read_blob(&d, 1 << 20).unwrap(), data);
+    }
+
+    #[test]
+    fn interrupted_writer_resumes_and_wrong_digest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease(Duration::from_secs(60)).unwrap();
+        let data = b"0123456789".repeat(1000);
+        let d = Digest::sha256_of(&data);
+        {
+            let mut w = store
+                .writer("r", Some((d.clone(), data.len() as u64)))
+                .unwrap();
+            w.write_all(&data[..4000]).unwrap();
+        }
+        let mut w = store
+            .writer("r", Some((d.clone(), data.len() as u64)))
+            .unwrap();
+        assert_eq!(w.offset(), 4000);
+        w.write_all(&data[4000..]).unwrap();
+        w.commit(&lease).unwrap();
+        assert!(store.has_blob(&d));
+        let wrong = Digest::sha256_of(b"something else");
+        let mut w = store
+            .writer("bad", Some((wrong.clone(), data.len() as u64)))
+            .unwrap();
+        w.write_all(&data).unwrap();
+        assert!(matches!(
+            w.commit(&lease),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert!(!store.has_blob(&wrong));
+        assert!(
+            store.ingests().unwrap().is_empty(),
+            "a failed commit leaves no ingest behind"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 use std::io::Read;
 
 use strata_oci::manifest::History;
-use strata_oci::{media, Descriptor, Digest, Document, ImageConfig, ImageManifest, Platform, MAX_DOCUMENT_SIZE};
+use strata_oci::{
+    media, Descriptor, Digest, Document, ImageConfig, ImageManifest, Platform, MAX_DOCUMENT_SIZE,
+};
 
 use crate::gc::Lease;
 use crate::layer::scan_layer;
@@ -51,20 +53,36 @@ impl ResolvedImage {
 
     /// Docker's size: the sum of the layers' unpacked sizes.
     pub fn size(&self) -> u64 {
-        self.layers.iter().filter_map(|(_, r)| r.as_ref().map(|r| r.unpacked_size)).sum()
+        self.layers
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().map(|r| r.unpacked_size))
+            .sum()
     }
 
     /// History entries paired with the layer each made (None for empty layers).
     /// When the config has no history, one synthetic entry per layer.
     pub fn history(&self) -> Vec<(History, Option<&LayerEntry>)> {
         if self.config.history.is_empty() {
-            return self.layers.iter().map(|l| (History::default(), Some(l))).collect();
+            return self
+                .layers
+                .iter()
+                .map(|l| (History::default(), Some(l)))
+                .collect();
         }
         let mut layers = self.layers.iter();
         self.config
             .history
             .iter()
-            .map(|h| (h.clone(), if h.is_empty_layer() { None } else { layers.next() }))
+            .map(|h| {
+                (
+                    h.clone(),
+                    if h.is_empty_layer() {
+                        None
+                    } else {
+                        layers.next()
+                    },
+                )
+            })
             .collect()
     }
 }
@@ -95,7 +113,12 @@ impl Store {
     }
 
     /// Stores a manifest or index (verifying `expected`) and records its edges.
-    pub fn put_document(&self, bytes: &[u8], expected: Option<&Digest>, lease: &Lease) -> Result<(Digest, Document)> {
+    pub fn put_document(
+        &self,
+        bytes: &[u8],
+        expected: Option<&Digest>,
+        lease: &Lease,
+    ) -> Result<(Digest, Document)> {
         let doc = Document::parse(bytes, None)?;
         let d = self.put_bytes(bytes, expected, lease)?;
         let children: Vec<Digest> = doc.children().iter().map(|c| c.digest.clone()).collect();
@@ -111,17 +134,23 @@ impl Store {
         expected: Option<(Digest, u64)>,
         lease: &Lease,
     ) -> Result<LayerRecord> {
-        let digest = match &expected {
-            Some((d, _)) if self.protect_existing(d, lease)? => d.clone(),
-            _ => {
-                let reference = match &expected {
-                    Some((d, _)) => format!("layer-{d}"),
-                    None => format!("layer-{}-{}", std::process::id(), crate::meta::now_nanos()),
-                };
-                let mut w = self.writer(&reference, expected.clone())?;
-                if w.offset() > 0 {
-                    w.reset()?;
+        let digest = match expected {
+            Some((d, size)) => {
+                match self.ingest(&format!("layer-{d}"), (d.clone(), size), lease)? {
+                    None => d,
+                    Some(mut w) => {
+                        if w.offset() > 0 {
+                            w.reset()?;
+                        }
+                        std::io::copy(&mut r, &mut w)?;
+                        w.commit(lease)?
+                    }
                 }
+            }
+            None => {
+                let reference =
+                    format!("layer-{}-{}", std::process::id(), crate::meta::now_nanos());
+                let mut w = self.writer(&reference, None)?;
                 std::io::copy(&mut r, &mut w)?;
                 w.commit(lease)?
             }
@@ -171,13 +200,19 @@ impl Store {
                 if complete {
                     p.content_size += m.config.size;
                     if p.platform.is_none() {
-                        p.platform = self.read_config(&m.config.digest).ok().map(|(c, _)| c.platform());
+                        p.platform = self
+                            .read_config(&m.config.digest)
+                            .ok()
+                            .map(|(c, _)| c.platform());
                     }
                 }
                 for l in &m.layers {
                     if self.has_blob(&l.digest) {
                         p.content_size += l.size;
-                        p.unpacked_size += self.layer_facts(&l.digest).map(|r| r.unpacked_size).unwrap_or(0);
+                        p.unpacked_size += self
+                            .layer_facts(&l.digest)
+                            .map(|r| r.unpacked_size)
+                            .unwrap_or(0);
                     } else {
                         complete = false;
                     }
@@ -191,31 +226,48 @@ impl Store {
 
     /// Resolves a target to one platform: `platform` if given, else the host's, else the
     /// first complete entry.
-    pub fn resolve(&self, target: &Descriptor, platform: Option<&Platform>) -> Result<ResolvedImage> {
-        let (manifest_descriptor, manifest) = match self.read_document(&target.digest, Some(&target.media_type))? {
-            Document::Manifest(m) => (target.clone(), m),
-            Document::Index(_) => {
-                let entries = self.platform_images(target)?;
-                let want = platform.cloned().unwrap_or_else(Platform::host);
-                let matching = |p: &PlatformImage| p.platform.as_ref().is_some_and(|pp| want.matches(pp));
-                let chosen = entries
-                    .iter()
-                    .find(|p| p.complete && matching(p))
-                    .or_else(|| if platform.is_none() { entries.iter().find(|p| p.complete) } else { None })
-                    .ok_or_else(|| {
-                        StoreError::ImageNotFound(format!(
-                            "{}: no matching manifest for {want} in the manifest list entries",
-                            target.digest
-                        ))
-                    })?;
-                match self.read_document(&chosen.descriptor.digest, Some(&chosen.descriptor.media_type))? {
-                    Document::Manifest(m) => (chosen.descriptor.clone(), m),
-                    Document::Index(_) => {
-                        return Err(StoreError::Archive("nested index entries are not images".into()))
+    pub fn resolve(
+        &self,
+        target: &Descriptor,
+        platform: Option<&Platform>,
+    ) -> Result<ResolvedImage> {
+        let (manifest_descriptor, manifest) =
+            match self.read_document(&target.digest, Some(&target.media_type))? {
+                Document::Manifest(m) => (target.clone(), m),
+                Document::Index(_) => {
+                    let entries = self.platform_images(target)?;
+                    let want = platform.cloned().unwrap_or_else(Platform::host);
+                    let matching =
+                        |p: &PlatformImage| p.platform.as_ref().is_some_and(|pp| want.matches(pp));
+                    let chosen = entries
+                        .iter()
+                        .find(|p| p.complete && matching(p))
+                        .or_else(|| {
+                            if platform.is_none() {
+                                entries.iter().find(|p| p.complete)
+                            } else {
+                                None
+                            }
+                        })
+                        .ok_or_else(|| {
+                            StoreError::ImageNotFound(format!(
+                                "{}: no matching manifest for {want} in the manifest list entries",
+                                target.digest
+                            ))
+                        })?;
+                    match self.read_document(
+                        &chosen.descriptor.digest,
+                        Some(&chosen.descriptor.media_type),
+                    )? {
+                        Document::Manifest(m) => (chosen.descriptor.clone(), m),
+                        Document::Index(_) => {
+                            return Err(StoreError::Archive(
+                                "nested index entries are not images".into(),
+                            ))
+                        }
                     }
                 }
-            }
-        };
+            };
         let (config, config_raw) = self.read_config(&manifest.config.digest)?;
         if let Some(p) = platform {
             if manifest_descriptor.platform.is_none() && !p.matches(&config.platform()) {
@@ -228,10 +280,21 @@ impl Store {
         }
         let mut layers = Vec::new();
         for l in &manifest.layers {
-            let rec = if self.has_blob(&l.digest) { Some(self.layer_facts(&l.digest)?) } else { None };
+            let rec = if self.has_blob(&l.digest) {
+                Some(self.layer_facts(&l.digest)?)
+            } else {
+                None
+            };
             layers.push((l.clone(), rec));
         }
-        Ok(ResolvedImage { target: target.clone(), manifest_descriptor, manifest, config, config_raw, layers })
+        Ok(ResolvedImage {
+            target: target.clone(),
+            manifest_descriptor,
+            manifest,
+            config,
+            config_raw,
+            layers,
+        })
     }
 
     /// Every name with its resolution.
@@ -255,7 +318,12 @@ impl Store {
             }
         }
         let hex = word.strip_prefix("sha256:").unwrap_or(word);
-        if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex.is_empty()
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             let mut digests: Vec<Digest> = Vec::new();
             for n in self.meta().names()? {
                 if n.digest.hex().starts_with(hex) && !digests.contains(&n.digest) {

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             let msg = cmd::error_line(&e);
-            eprintln!("{msg}");
+            // Commands that already reported their errors exit with an empty message.
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
             ExitCode::from(cmd::exit_code(&e))
         }
     }

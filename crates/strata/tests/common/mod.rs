@@ -241,3 +241,34 @@ pub fn blob_files(root: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Whether the Docker engine answers. With STRATA_REQUIRE_DOCKER=1 (set by CI when the
+/// engine is present) a missing engine is a failure, not a skip.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("STRATA_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "STRATA_REQUIRE_DOCKER=1 but `docker info` fails"
+        );
+        eprintln!("note: skipping: no Docker engine");
+    }
+    ok
+}
+
+/// Runs docker and returns stdout, asserting success.
+pub fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
