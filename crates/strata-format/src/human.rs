@@ -3,7 +3,9 @@
 //! `formatter.Ellipsis`, `stringid.TruncateID` and Go's `Time.String()`.
 
 use crate::gofmt::format_float_g;
-use chrono::{DateTime, Datelike, Offset, TimeZone, Timelike, Utc};
+use crate::zone::Location;
+use chrono::{DateTime, Datelike, FixedOffset, Offset, TimeZone, Timelike, Utc};
+use std::sync::OnceLock;
 use std::time::Duration;
 use unicode_width::UnicodeWidthChar;
 
@@ -198,10 +200,31 @@ pub fn go_time_string_utc(t: &DateTime<Utc>) -> String {
     go_time_string(t, Some("UTC"))
 }
 
+fn local_location() -> &'static Location {
+    static LOCAL: OnceLock<Location> = OnceLock::new();
+    LOCAL.get_or_init(Location::local)
+}
+
+/// Go's `Time.String()` of `t` in Go's local zone (`TZ` unset →
+/// `/etc/localtime`; `TZ=""` or unloadable → UTC; otherwise the named
+/// zoneinfo file), with the zone's abbreviation: what Docker prints in
+/// `docker images`' CREATED AT column, e.g. `2021-03-04 03:24:42 +0100 CET`.
+pub fn go_time_string_local(t: &DateTime<Utc>) -> String {
+    go_time_string_in(t, local_location())
+}
+
+fn go_time_string_in(t: &DateTime<Utc>, loc: &Location) -> String {
+    let zone = loc.lookup(t.timestamp());
+    let Some(offset) = FixedOffset::east_opt(zone.offset) else {
+        return go_time_string_utc(t);
+    };
+    let name = (!zone.name.is_empty()).then_some(zone.name.as_str());
+    go_time_string(&t.with_timezone(&offset), name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::FixedOffset;
 
     #[test]
     fn sizes() {
@@ -293,6 +316,35 @@ mod tests {
         assert_eq!(truncate_id("a416a98b71e2"), "a416a98b71e2");
         assert_eq!(truncate_id("abc"), "abc");
         assert_eq!(truncate_id("x:y:z"), "y:z");
+    }
+
+    #[test]
+    fn local_time_uses_zone_rules() {
+        let t = Utc.with_ymd_and_hms(2021, 3, 4, 2, 24, 42).unwrap();
+        assert_eq!(
+            go_time_string_in(&t, &Location::utc()),
+            "2021-03-04 02:24:42 +0000 UTC"
+        );
+        let hour = |h| {
+            Utc.with_ymd_and_hms(2000, 1, 1, h, 0, 0)
+                .unwrap()
+                .timestamp()
+        };
+        let blob = crate::zone::tzif(
+            &[(3600, false, "CET"), (7200, true, "CEST")],
+            &[(hour(0), 0)],
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+        );
+        let berlin = Location::from_tzif(&blob).unwrap();
+        assert_eq!(
+            go_time_string_in(&t, &berlin),
+            "2021-03-04 03:24:42 +0100 CET"
+        );
+        let summer = Utc.with_ymd_and_hms(2021, 7, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            go_time_string_in(&summer, &berlin),
+            "2021-07-01 14:00:00 +0200 CEST"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub use template::{MissingKey, Template, TemplateError, TemplateErrorKind};
 pub mod human;
 pub mod table;
 pub mod tabwriter;
+mod zone;
 
 pub use table::{render, render_as, render_with, OutputFormat};
 pub use tabwriter::{docker_tabwrite, tabwrite, TabWriterConfig};
