@@ -268,3 +268,38 @@ async fn periodic_gc_runs_while_serving() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_upload_sessions_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let reg = EmbeddedRegistry::start(Config::for_tests(&root)).unwrap();
+    let c = Client::new(&reg.url());
+    let old = c
+        .req("POST", "/v2/gc/uploads/blobs/uploads/", &[], vec![])
+        .await
+        .header("location")
+        .unwrap();
+    assert_eq!(
+        c.req("PATCH", &old, &[], bytes_of(8, 100)).await.status,
+        202
+    );
+    age_all(&root.join("_uploads"), Duration::from_secs(7200));
+    let fresh = c
+        .req("POST", "/v2/gc/uploads/blobs/uploads/", &[], vec![])
+        .await
+        .header("location")
+        .unwrap();
+    let report = gc(
+        &root,
+        GcOptions {
+            upload_expiry: Duration::from_secs(3600),
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.uploads_purged, 1);
+    assert_eq!(c.get(&old).await.status, 404);
+    assert_eq!(c.get(&fresh).await.status, 204);
+}
