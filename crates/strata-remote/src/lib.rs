@@ -7,10 +7,12 @@
 //! * [`client`]: [`Client`]: ping, auth, redirects, retries; manifests, blobs, uploads,
 //!   tags, catalog and search.
 //! * [`pull`] / [`push`]: registry ⇄ store, with progress as [`event::Event`]s.
+//! * [`copy`]: registry, OCI layout and OCI archive to each other without the store.
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod event;
 pub mod pull;

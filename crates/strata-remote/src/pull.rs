@@ -133,15 +133,10 @@ async fn pull_inner<F: FnMut(Event)>(
             )))
         }
     };
-    let familiar = r.name_only().familiar_name();
-    let repo_path = if r.is_docker_hub() {
-        r.path().to_string()
-    } else {
-        familiar.clone()
-    };
+    // Docker prints the repository path without the registry: `library/alpine`.
     progress(Event::PullingFrom {
         tag,
-        repository: repo_path,
+        repository: r.path().to_string(),
     });
     let top = client.fetch_manifest(r).await?;
     progress(Event::Resolved {
