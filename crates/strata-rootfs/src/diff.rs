@@ -4,7 +4,7 @@
 //!
 //! * Added and changed entries are written in full (every ancestor directory of one too,
 //!   so directory metadata survives); deletions become `.wh.NAME`; a directory whose
-//!   lower entries are all gone becomes an opaque directory (`.wh..wh..opq`) with its
+//!   lower entries are all gone and that holds new ones becomes an opaque directory (`.wh..wh..opq`) with its
 //!   whole new content.
 //! * Hardlinks: the second path of an inode is written as a link to the first; a new
 //!   link to a file the parent already had is written as a link to that lower path.
@@ -223,7 +223,7 @@ pub fn write_layer<W: Write>(
                 if pn.kind == Kind::Dir {
                     let lower = names_in(&ptree, p);
                     let kept = lower.iter().any(|n| ctree.contains_key(&child_of(p, n)));
-                    if !lower.is_empty() && !kept {
+                    if !lower.is_empty() && !kept && !names_in(&ctree, p).is_empty() {
                         opaque.insert(p.clone());
                         plan.insert(p.clone(), Planned::Node);
                         plan.insert(child_of(p, b".wh..wh..opq"), Planned::Opaque);
