@@ -383,7 +383,17 @@ impl BlobWriter<'_> {
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = match self.file.write(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
+                    // Keeping a partial blob on a full disk only makes things worse:
+                    // give the space back (a later run starts this blob again).
+                    let _ = self.reset();
+                }
+                return Err(e);
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
         Ok(n)
