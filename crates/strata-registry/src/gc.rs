@@ -178,7 +178,9 @@ pub fn collect(repo: &Repo, opts: &GcOptions) -> io::Result<GcReport> {
                 report.blobs_in_grace += 1;
                 continue;
             }
-            // Re-check right before deleting: a push may have touched it meanwhile.
+            // Re-check right before deleting, excluding in-process manifest pushes: a push
+            // may have touched it meanwhile.
+            let _sweep = repo.sweep_lock.write().unwrap_or_else(|e| e.into_inner());
             let again = s.stat(&key)?;
             if young(again, opts.grace) {
                 report.blobs_in_grace += 1;

@@ -461,10 +461,9 @@ async fn put_manifest(
     let body_bytes = bytes.clone();
     let doc2 = doc.clone();
     let missing = blocking(move || -> io::Result<Option<Digest>> {
-        for d in &needed {
-            if repo.repo_blob(&nm, d)?.is_none() {
-                return Ok(Some(d.clone()));
-            }
+        let _no_sweep = repo.sweep_lock.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = repo.touch_and_check(&nm, &doc2, &needed)? {
+            return Ok(Some(d));
         }
         repo.put_manifest(&nm, &dg, &body_bytes, &ct, &doc2, &tg)?;
         Ok(None)

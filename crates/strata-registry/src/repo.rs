@@ -97,6 +97,10 @@ pub struct ManifestMeta {
 pub struct Repo {
     /// The storage driver.
     pub storage: Arc<dyn Storage>,
+    /// Serialises an in-process garbage collection's deletions (write side) against
+    /// manifest pushes checking and touching their blobs (read side). A collection run by
+    /// another process relies on the grace window and the touches alone.
+    pub sweep_lock: Arc<std::sync::RwLock<()>>,
 }
 
 fn now_secs() -> u64 {
@@ -134,7 +138,10 @@ fn digests_under(s: &dyn Storage, prefix: &str) -> io::Result<Vec<Digest>> {
 impl Repo {
     /// A registry over `storage`.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Repo { storage }
+        Repo {
+            storage,
+            sweep_lock: Default::default(),
+        }
     }
 
     fn s(&self) -> &dyn Storage {
@@ -314,12 +321,6 @@ impl Repo {
         } else {
             self.s().put(&key, body)?;
         }
-        // Referenced blobs are touched so a concurrent garbage collection keeps them.
-        for c in doc.children() {
-            if self.s().stat(&blob_key(&c.digest))?.is_some() {
-                let _ = self.s().touch(&blob_key(&c.digest));
-            }
-        }
         self.s()
             .put(&revision_key(name, d), content_type.as_bytes())?;
         if let Some(subject) = subject_of(doc) {
@@ -333,6 +334,28 @@ impl Repo {
             self.s().put(&tag_key(name, t), d.to_string().as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Touches every blob `doc` references (so a concurrent garbage collection keeps them),
+    /// then returns the first of `needed` that `name` does not have.
+    pub fn touch_and_check(
+        &self,
+        name: &str,
+        doc: &Document,
+        needed: &[Digest],
+    ) -> io::Result<Option<Digest>> {
+        for c in doc.children() {
+            match self.s().touch(&blob_key(&c.digest)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        for d in needed {
+            if self.repo_blob(name, d)?.is_none() {
+                return Ok(Some(d.clone()));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes a tag. Returns whether it existed.
