@@ -1,0 +1,229 @@
+//! Pull and push against Strata's own registry (in-process, on a free loopback port):
+//! anonymous, htpasswd + its built-in token server, Hub-style `/v1/search`, multi-platform
+//! indexes and a connection cut mid-blob.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use strata_oci::{Platform, Reference};
+use strata_registry::{Config, EmbeddedRegistry};
+use strata_remote::{Client, Credentials, Event, PullOptions, PushOptions, Status};
+use strata_store::Store;
+
+fn r(s: &str) -> Reference {
+    Reference::parse_with_default_tag(s).unwrap()
+}
+
+fn host(reg: &EmbeddedRegistry) -> String {
+    reg.url().trim_start_matches("http://").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_search_index_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = EmbeddedRegistry::start(Config::for_tests(dir.path().join("reg"))).unwrap();
+    let h = host(&reg);
+    let src = Arc::new(Store::open(dir.path().join("src")).unwrap());
+    let name = format!("{h}/ours/app:v1");
+    let desc = put_image(
+        &src,
+        Some(&name),
+        &[
+            layer_tar(&[("big", noise(2_000_000, 5))]),
+            layer_tar(&[("s", b"s".to_vec())]),
+        ],
+        "amd64",
+    );
+    let client = Client::new(client_config(dir.path()));
+    let mut evs = Vec::new();
+    let res = strata_remote::push(
+        &client,
+        src.clone(),
+        &r(&name),
+        &PushOptions {
+            chunk_size: 512 * 1024,
+            ..Default::default()
+        },
+        |e| evs.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.digest, desc.digest);
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        Event::Blob {
+            status: Status::Pushed,
+            ..
+        }
+    )));
+
+    // Through a proxy that cuts the first connection mid-blob.
+    let proxy = Proxy::start(
+        reg.addr().port(),
+        Fault::Cut {
+            after: 700_000,
+            times: 1,
+        },
+    );
+    let dst = Arc::new(Store::open(dir.path().join("dst")).unwrap());
+    let via = r(&format!("{}/ours/app:v1", proxy.host));
+    let mut evs = Vec::new();
+    let pulled = strata_remote::pull(&client, dst.clone(), &via, &PullOptions::default(), |e| {
+        evs.push(e)
+    })
+    .await
+    .unwrap();
+    assert_eq!(pulled.target.digest, desc.digest);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Event::Retrying { resume_from, .. } if *resume_from > 0)),
+        "{evs:?}"
+    );
+    assert!(dst
+        .resolve(&pulled.target, None)
+        .unwrap()
+        .layers
+        .iter()
+        .all(|(_, f)| f.is_some()));
+
+    // Hub-style search and tags.
+    let found = client.search(&h, "app", 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        vec!["ours/app"]
+    );
+    assert_eq!(client.tags(&r(&name)).await.unwrap(), vec!["v1"]);
+
+    // A two-platform index.
+    let amd = put_image(
+        &src,
+        None,
+        &[layer_tar(&[("a", noise(10_000, 1))])],
+        "amd64",
+    );
+    let arm = put_image(
+        &src,
+        None,
+        &[layer_tar(&[("b", noise(10_000, 2))])],
+        "arm64",
+    );
+    let multi = format!("{h}/ours/multi:v1");
+    let idx = put_index(
+        &src,
+        &multi,
+        &[(amd.clone(), "linux/amd64"), (arm.clone(), "linux/arm64")],
+    );
+    strata_remote::push(
+        &client,
+        src.clone(),
+        &r(&multi),
+        &PushOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let opts = PullOptions {
+        platform: Some(Platform::parse("linux/arm64").unwrap()),
+        ..Default::default()
+    };
+    let p = strata_remote::pull(&client, dst.clone(), &r(&multi), &opts, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(p.target.digest, idx.digest);
+    assert_eq!(p.manifest.digest, arm.digest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_of_strata_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("htpasswd")
+        .args(["-Bbn", "dave", "d-pass"])
+        .output();
+    let Ok(out) = out else {
+        assert!(!require_peers(), "htpasswd missing");
+        return;
+    };
+    let hp = dir.path().join("htpasswd");
+    std::fs::write(&hp, &out.stdout).unwrap();
+    let mut cfg = Config::for_tests(dir.path().join("reg"));
+    cfg.auth.htpasswd = Some(hp);
+    cfg.auth.token = Some(Default::default());
+    let reg = EmbeddedRegistry::start(cfg).unwrap();
+    let h = host(&reg);
+    let src = Arc::new(Store::open(dir.path().join("src")).unwrap());
+    let name = format!("{h}/secure/app:v1");
+    let desc = put_image(
+        &src,
+        Some(&name),
+        &[layer_tar(&[("f", noise(100_000, 9))])],
+        "amd64",
+    );
+
+    let anon = Client::new(client_config(&dir.path().join("anon")));
+    assert!(strata_remote::push(
+        &anon,
+        src.clone(),
+        &r(&name),
+        &PushOptions::default(),
+        |_| {}
+    )
+    .await
+    .is_err());
+    let cfg = client_config(dir.path());
+    let creds = Credentials {
+        username: "dave".into(),
+        password: "d-pass".into(),
+    };
+    Client::new(cfg.clone())
+        .check_login(&h, &creds)
+        .await
+        .unwrap();
+    let bad = Credentials {
+        username: "dave".into(),
+        password: "nope".into(),
+    };
+    assert!(Client::new(cfg.clone())
+        .check_login(&h, &bad)
+        .await
+        .is_err());
+    strata_remote::AuthFiles::from_config(&cfg)
+        .store(&h, &creds)
+        .unwrap();
+    let client = Client::new(cfg);
+    let res = strata_remote::push(
+        &client,
+        src.clone(),
+        &r(&name),
+        &PushOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.digest, desc.digest);
+    let dst = Arc::new(Store::open(dir.path().join("dst")).unwrap());
+    let err = strata_remote::pull(
+        &anon,
+        dst.clone(),
+        &r(&name),
+        &PullOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("pull access denied for"),
+        "{err}"
+    );
+    let p = strata_remote::pull(
+        &client,
+        dst.clone(),
+        &r(&name),
+        &PullOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.target.digest, desc.digest);
+}
