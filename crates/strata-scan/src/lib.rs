@@ -9,6 +9,7 @@
 //! * [`sbom`]: SBOM documents (our JSON, CycloneDX 1.6, SPDX 2.3).
 //! * [`osv`], [`vulndb`], [`matcher`], [`severity`]: OSV records in a local SQLite
 //!   database and exact matching against them.
+//! * [`report`]: vulnerability reports (ignore rules, filters, JSON, SARIF, CycloneDX).
 //! * [`zip`]: a small ZIP reader (OSV exports, Java archives).
 
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod fs;
 pub mod matcher;
 pub mod osv;
 pub mod package;
+pub mod report;
 pub mod sbom;
 pub mod scan;
 pub mod severity;

@@ -101,7 +101,7 @@ fn properties(p: &Package) -> Vec<Value> {
 }
 
 /// A stable reference for a package inside one document.
-fn bom_ref(p: &Package, i: usize) -> String {
+pub fn bom_ref(p: &Package, i: usize) -> String {
     format!("{}#{i}", p.purl)
 }
 

@@ -42,6 +42,10 @@ pub enum ImageCommand {
     Export(super::rootfs::ExportArgs),
     /// Show what each layer of an image added, changed and deleted
     Diff(super::rootfs::DiffArgs),
+    /// List the packages in an image (SBOM: table, JSON, CycloneDX, SPDX)
+    Sbom(super::scan::SbomArgs),
+    /// Find known vulnerabilities in an image's packages
+    Vulns(super::scan::VulnsArgs),
 }
 
 /// `strata system` subcommands.
@@ -194,6 +198,8 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> anyhow::Result<i32> {
         ImageCommand::Unpack(a) => super::rootfs::run(super::rootfs::RootfsCommand::Unpack(a), ctx),
         ImageCommand::Export(a) => super::rootfs::run(super::rootfs::RootfsCommand::Export(a), ctx),
         ImageCommand::Diff(a) => super::rootfs::run(super::rootfs::RootfsCommand::Diff(a), ctx),
+        ImageCommand::Sbom(a) => super::scan::run_sbom(a, ctx),
+        ImageCommand::Vulns(a) => super::scan::run_vulns(a, ctx),
     }
 }
 

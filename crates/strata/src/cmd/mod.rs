@@ -7,6 +7,7 @@ pub mod out;
 pub mod registry;
 pub mod remote;
 pub mod rootfs;
+pub mod scan;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,9 @@ pub enum Command {
     /// Talk to registries: pull, push, search, login, logout, copy, manifest
     #[command(flatten)]
     Remote(remote::RemoteCommand),
+    /// Manage the local vulnerability database (OSV)
+    #[command(subcommand)]
+    Vulndb(scan::VulndbCommand),
 }
 
 /// Command context shared by the commands.
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::System(c) => image::run_system(c, &ctx),
         Command::Registry(c) => registry::run(c, &ctx.root),
         Command::Remote(c) => remote::run(c, &ctx),
+        Command::Vulndb(c) => scan::run_vulndb(c, &ctx),
     }
 }
 
