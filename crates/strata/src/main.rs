@@ -26,6 +26,11 @@ fn main() -> ExitCode {
     };
     match cmd::run(cli) {
         Ok(code) => ExitCode::from(code as u8),
+        Err(e) if is_broken_pipe(&e) => {
+            // The reader went away (`strata image ls | head`): stop quietly, as a Go
+            // program killed by SIGPIPE would, without an error message.
+            ExitCode::from(141)
+        }
         Err(e) => {
             let msg = cmd::error_line(&e);
             // Commands that already reported their errors exit with an empty message.
@@ -35,4 +40,11 @@ fn main() -> ExitCode {
             ExitCode::from(cmd::exit_code(&e))
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -193,6 +193,8 @@ fn ls_filters_sort_and_repository_argument() {
         ["localhost:5000/c/mid:3"]
     );
     assert_eq!(names(&["--filter", "dangling=true"]), Vec::<String>::new());
+    let err = env.fails(&["image", "ls", "--format", "{{.Bogus}}"], 1);
+    assert_eq!(err.trim(), "template parsing error: template: :1:2: executing \"\" at <.Bogus>: can't evaluate field Bogus in type *formatter.imageContext");
     let err = env.fails(&["image", "ls", "--filter", "bogus=1"], 1);
     assert_eq!(err.trim(), "Error: invalid filter 'bogus'");
     let _ = (small, big, mid);
@@ -368,7 +370,7 @@ fn tag_and_rm_follow_docker_semantics() {
     let err = env.fails(&["image", "rm", d.digest.short()], 1);
     assert_eq!(
         err.trim(),
-        format!("Error response from daemon: conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", d.digest.short())
+        format!("Error: conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", d.digest.short())
     );
     assert_eq!(
         env.ok(&["image", "rm", "other/name:2"]),

@@ -46,6 +46,15 @@ pub enum ImageCommand {
     Sbom(super::scan::SbomArgs),
     /// Find known vulnerabilities in an image's packages
     Vulns(super::scan::VulnsArgs),
+    /// List the tags of a repository in a registry
+    Tags(TagsArgs),
+}
+
+/// `image tags` arguments.
+#[derive(Args, Debug)]
+pub struct TagsArgs {
+    /// REPOSITORY (e.g. localhost:5000/app)
+    pub repository: String,
 }
 
 /// `strata system` subcommands.
@@ -134,6 +143,9 @@ pub struct InspectArgs {
     /// Inspect a specific platform of a multi-platform image
     #[arg(long)]
     pub platform: Option<String>,
+    /// Inspect the image in its registry, without pulling it
+    #[arg(long)]
+    pub remote: bool,
 }
 
 /// `tag` arguments.
@@ -198,6 +210,7 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> anyhow::Result<i32> {
         ImageCommand::Unpack(a) => super::rootfs::run(super::rootfs::RootfsCommand::Unpack(a), ctx),
         ImageCommand::Export(a) => super::rootfs::run(super::rootfs::RootfsCommand::Export(a), ctx),
         ImageCommand::Diff(a) => super::rootfs::run(super::rootfs::RootfsCommand::Diff(a), ctx),
+        ImageCommand::Tags(a) => super::remote::image_tags(&a.repository),
         ImageCommand::Sbom(a) => super::scan::run_sbom(a, ctx),
         ImageCommand::Vulns(a) => super::scan::run_vulns(a, ctx),
     }
@@ -273,14 +286,10 @@ fn created_time(r: &ResolvedImage) -> Option<DateTime<Utc>> {
 }
 
 /// Go's `Time.String()` of a time in the local zone (Docker's `CreatedAt`).
+/// Docker keeps `Created` in whole seconds here, so no fraction is printed.
 fn local_time_string(t: DateTime<Utc>) -> String {
-    let local = t.with_timezone(&chrono::Local);
-    let zone = if local.offset().local_minus_utc() == 0 {
-        Some("UTC")
-    } else {
-        None
-    };
-    human::go_time_string(&local, zone)
+    let whole = Utc.timestamp_opt(t.timestamp(), 0).single().unwrap_or(t);
+    human::go_time_string_local(&whole)
 }
 
 fn id_string(d: &Digest, no_trunc: bool) -> String {
@@ -503,7 +512,9 @@ fn ls(a: LsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         LS_TABLE
     };
     let format = OutputFormat::parse(a.format.as_deref(), default);
-    stdout.write_all(out::render(&format, &values, LS_HEADERS)?.as_bytes())?;
+    stdout.write_all(
+        out::render(&format, &values, LS_HEADERS, "*formatter.imageContext")?.as_bytes(),
+    )?;
     Ok(0)
 }
 
@@ -581,7 +592,9 @@ fn ls_tree(store: &Store, a: &LsArgs) -> anyhow::Result<i32> {
     if lines.last().is_some_and(|l| l.len() == 1) {
         lines.pop();
     }
-    print!("{}", out::columns(&lines));
+    std::io::stdout()
+        .lock()
+        .write_all(out::columns(&lines).as_bytes())?;
     Ok(0)
 }
 
@@ -674,7 +687,15 @@ fn history(a: HistoryArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         HISTORY_TABLE_RAW
     };
     let format = OutputFormat::parse(a.format.as_deref(), default);
-    stdout.write_all(out::render(&format, &values, HISTORY_HEADERS)?.as_bytes())?;
+    stdout.write_all(
+        out::render(
+            &format,
+            &values,
+            HISTORY_HEADERS,
+            "*formatter.historyContext",
+        )?
+        .as_bytes(),
+    )?;
     Ok(0)
 }
 
@@ -755,6 +776,14 @@ pub fn inspect_value(
 }
 
 fn inspect(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    if a.remote {
+        return super::remote::inspect_remote(
+            &a.images,
+            a.format.as_deref(),
+            a.platform.as_deref(),
+            ctx,
+        );
+    }
     let store = ctx.store()?;
     let template = match &a.format {
         Some(f) => Some(out::template(f).map_err(|e| exit(64, e.to_string()))?),
@@ -857,7 +886,7 @@ fn rm(a: RmArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                 .collect();
             if repos.len() > 1 && !a.force {
                 eprintln!(
-                    "Error response from daemon: conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    "Error: conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                     names[0].digest.short()
                 );
                 first_err.get_or_insert(exit(1, String::new()));
@@ -1025,7 +1054,9 @@ fn df(a: DfArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             a.format.as_deref(),
             "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
         );
-        stdout.write_all(out::render(&format, &values, headers)?.as_bytes())?;
+        stdout.write_all(
+            out::render(&format, &values, headers, "*formatter.diskUsageContext")?.as_bytes(),
+        )?;
         return Ok(0);
     }
     writeln!(stdout, "Images space usage:\n")?;
@@ -1061,7 +1092,8 @@ fn df(a: DfArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         None,
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
     );
-    stdout.write_all(out::render(&format, &rows, headers)?.as_bytes())?;
+    stdout
+        .write_all(out::render(&format, &rows, headers, "*formatter.imageContext")?.as_bytes())?;
     writeln!(
         stdout,
         "\nContent on disk (compressed blobs): {}",

@@ -573,7 +573,10 @@ fn search(a: SearchArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let format = OutputFormat::parse(a.format.as_deref(), SEARCH_TABLE);
-    print!("{}", out::render(&format, &rows, SEARCH_HEADERS)?);
+    print!(
+        "{}",
+        out::render(&format, &rows, SEARCH_HEADERS, "*formatter.searchContext")?
+    );
     Ok(0)
 }
 
