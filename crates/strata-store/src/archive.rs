@@ -396,26 +396,34 @@ fn ingest_known<R: Read>(
     col: &mut Collected,
     progress: &mut Progress<'_>,
 ) -> Result<()> {
-    if store.protect_existing(digest, lease)? {
-        let have = store.blob_size(digest)?;
-        if have != size {
-            return Err(StoreError::SizeMismatch {
-                digest: digest.clone(),
-                expected: have,
-                actual: size,
+    // Another load writing the same blob holds its ingest: wait for it to finish (or
+    // die, which releases the lock), then reuse the blob or continue its ingest.
+    let mut w = loop {
+        if store.protect_existing(digest, lease)? {
+            let have = store.blob_size(digest)?;
+            if have != size {
+                return Err(StoreError::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: have,
+                    actual: size,
+                });
+            }
+            col.reused += 1;
+            progress.event(LoadEvent::Layer {
+                path: path.to_string(),
+                digest: Some(digest.clone()),
+                size,
+                resumed: 0,
+                present: true,
             });
+            return Ok(());
         }
-        col.reused += 1;
-        progress.event(LoadEvent::Layer {
-            path: path.to_string(),
-            digest: Some(digest.clone()),
-            size,
-            resumed: 0,
-            present: true,
-        });
-        return Ok(());
-    }
-    let mut w = store.writer(&format!("load-{digest}"), Some((digest.clone(), size)))?;
+        match store.writer(&format!("load-{digest}"), Some((digest.clone(), size))) {
+            Ok(w) => break w,
+            Err(StoreError::Locked(_)) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(e),
+        }
+    };
     let resumed = w.offset();
     progress.event(LoadEvent::Layer {
         path: path.to_string(),

@@ -1265,3 +1265,87 @@ fn legacy_xz_layer_is_stored_uncompressed() {
         img.plain[0]
     );
 }
+
+/// Serves `data[..cut]`, then waits for a signal before serving the rest.
+struct GatedReader {
+    data: std::sync::Arc<Vec<u8>>,
+    pos: usize,
+    cut: usize,
+    gate: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Read for GatedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.cut {
+            if let Some(g) = self.gate.take() {
+                let _ = g.recv();
+            }
+        }
+        let end = if self.pos < self.cut {
+            self.cut
+        } else {
+            self.data.len()
+        };
+        let n = buf.len().min(end - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_load_waits_for_a_concurrent_load_writing_the_same_blob() {
+    let mut img = TestImage::new("concurrent", false, "amd64");
+    let big = layer_tar(&[("big", &vec![5u8; 4 << 20])]);
+    img.layers[1] = (big.clone(), media::OCI_LAYER_TAR);
+    img.plain[1] = big.clone();
+    let diff_ids: Vec<String> = img.diff_ids().iter().map(|d| d.to_string()).collect();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&img.config).unwrap();
+    cfg["rootfs"]["diff_ids"] = serde_json::json!(diff_ids);
+    img.config = serde_json::to_vec(&cfg).unwrap();
+    img.manifest = img.build_manifest();
+    let bytes = std::sync::Arc::new(oci_tar(&[(&img, Some("c:1"))]));
+    let cut = bytes.windows(64).position(|w| w == &big[..64]).unwrap() + (1 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let s = Store::open(&root).unwrap();
+    // The first load stops in the middle of the big layer, holding its ingest.
+    let (open_gate, gate) = std::sync::mpsc::channel();
+    let first = {
+        let (bytes, root) = (bytes.clone(), root.clone());
+        std::thread::spawn(move || {
+            let s = Store::open(&root).unwrap();
+            let r = GatedReader {
+                data: bytes,
+                pos: 0,
+                cut,
+                gate: Some(gate),
+            };
+            archive::load(&s, r, LoadOptions::default()).map(|r| r.images[0].id.clone())
+        })
+    };
+    while !s.ingests().unwrap().iter().any(|i| i.offset > 0) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The second load of the same archive must wait for the first, not fail.
+    let second = {
+        let (bytes, root) = (bytes.clone(), root.clone());
+        std::thread::spawn(move || {
+            let s = Store::open(&root).unwrap();
+            archive::load(&s, &bytes[..], LoadOptions::default()).map(|r| r.images[0].id.clone())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !second.is_finished(),
+        "the second load did not wait for the first"
+    );
+    open_gate.send(()).unwrap();
+    assert_eq!(first.join().unwrap().unwrap(), img.manifest_digest());
+    assert_eq!(second.join().unwrap().unwrap(), img.manifest_digest());
+    let r = s
+        .resolve(&target(&s, "docker.io/library/c:1"), None)
+        .unwrap();
+    assert!(r.layers.iter().all(|(_, rec)| rec.is_some()));
+    assert!(s.ingests().unwrap().is_empty());
+}
