@@ -150,7 +150,11 @@ impl Repo {
 
     /// Whether the repository exists (has any manifest or layer link).
     pub fn repo_exists(&self, name: &str) -> io::Result<bool> {
-        Ok(!self.s().list(&repo_key(name))?.is_empty())
+        Ok(self
+            .s()
+            .list(&repo_key(name))?
+            .iter()
+            .any(|c| c == "_manifests" || c == "_layers"))
     }
 
     /// The blob's size if it exists globally.

@@ -341,3 +341,18 @@ async fn deletion_can_be_disabled() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_path_is_not_a_repository() {
+    let (_dir, reg) = start(|_| {});
+    let c = Client::new(&reg.url());
+    assert_eq!(c.push_blob("deep/nested/repo", b"x").await.1.status, 201);
+    assert_eq!(c.get("/v2/deep/nested/repo/tags/list").await.status, 200);
+    let r = c.get("/v2/deep/nested/tags/list").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_code().as_deref(), Some("NAME_UNKNOWN"));
+    assert_eq!(
+        c.get("/v2/_catalog").await.json()["repositories"],
+        serde_json::json!(["deep/nested/repo"])
+    );
+}
