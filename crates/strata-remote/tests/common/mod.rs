@@ -93,6 +93,11 @@ impl Drop for Distribution {
 
 /// Starts Distribution, or None (with a note) when it is not installed and not required.
 pub fn distribution(auth: RegAuth) -> Option<Distribution> {
+    distribution_tls(auth, None)
+}
+
+/// Starts Distribution serving TLS with `(cert, key)` PEM files when given.
+pub fn distribution_tls(auth: RegAuth, tls: Option<(&Path, &Path)>) -> Option<Distribution> {
     if !have_tool("/usr/bin/docker-registry", require_peers()) {
         return None;
     }
@@ -113,8 +118,16 @@ pub fn distribution(auth: RegAuth) -> Option<Distribution> {
             t.cert_pem.display()
         ),
     };
+    let tls_yaml = match tls {
+        Some((c, k)) => format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            c.display(),
+            k.display()
+        ),
+        None => String::new(),
+    };
     let cfg = format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: strata-test-secret\n{auth_yaml}",
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: strata-test-secret\n{tls_yaml}{auth_yaml}",
         dir.path().join("data").display()
     );
     let cfg_path = dir.path().join("config.yml");
