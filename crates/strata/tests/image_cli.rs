@@ -653,3 +653,17 @@ fn usage_errors_exit_125_and_bad_references_exit_1() {
     let err = env.fails(&["image", "history", "UPPER"], 1);
     assert_eq!(err.trim(), "Error: No such image: UPPER");
 }
+
+#[test]
+fn save_by_id_keeps_every_tag_through_load() {
+    let env = Env::new();
+    let (d, _) = fixture(&env);
+    env.ok(&["tag", "example:1", "example:2"]);
+    let archive = env.dir.path().join("by-id.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), d.digest.short()]);
+    let other = Env::new();
+    let out = other.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: example:1\nLoaded image: example:2\n");
+    let ls = other.ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "--sort", "name"]);
+    assert_eq!(ls, format!("example:1 {0}\nexample:2 {0}\n", d.digest.short()));
+}

@@ -90,7 +90,9 @@ fn select(store: &Store, words: &[String]) -> anyhow::Result<Vec<(Option<String>
         let recs = store.lookup(word, full.as_deref())?;
         for rec in recs {
             let by_name = full.as_deref() == Some(rec.name.as_str());
-            let name = by_name.then(|| rec.name.clone());
+            // Saved by ID, an image keeps every name it has, so a later load restores
+            // its tags (Docker drops them: moby#10592).
+            let name = (by_name || !rec.is_dangling()).then(|| rec.name.clone());
             push(
                 name,
                 Descriptor::new(&rec.media_type, rec.digest.clone(), rec.size),
