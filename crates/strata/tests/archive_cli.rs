@@ -223,7 +223,7 @@ fn load_save_round_trip_through_the_binary() {
         id
     );
 
-    // Saved by ID: untagged.
+    // Saved by ID: the image keeps its tag (Docker drops it: moby#10592).
     let by_id = strata(&root).args(["save", id.hex()]).output().unwrap();
     ok(&by_id);
     let root3 = dir.path().join("root3");
@@ -235,7 +235,11 @@ fn load_save_round_trip_through_the_binary() {
         },
         &by_id.stdout,
     ));
-    assert_eq!(out, format!("Loaded image ID: {id}\n"));
+    assert_eq!(out, "Loaded image: busybox:latest\n");
+    assert_eq!(
+        ok(&strata(&root3).args(["image", "inspect", "-f", "{{.Descriptor.digest}}", "busybox"]).output().unwrap()),
+        format!("{id}\n")
+    );
 
     // oci-dir and oci-archive.
     let layout = dir.path().join("layout");
