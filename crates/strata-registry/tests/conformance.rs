@@ -28,6 +28,43 @@ async fn strata_registry_passes_the_whole_suite() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strata_registry_passes_the_suite_behind_basic_auth() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let ht = dir.path().join("htpasswd");
+    let hash = bcrypt::hash_with_salt("s3cret", 4, [3; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(&ht, format!("ci:{hash}\n")).unwrap();
+    let mut cfg = Config::for_tests(dir.path().join("root"));
+    cfg.auth.htpasswd = Some(ht);
+    let reg = EmbeddedRegistry::start(cfg).unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("ci:s3cret")
+    );
+    let report = common::suite::run_as(
+        &reg.url(),
+        "conformance/deep/ns",
+        "conformance/cross",
+        Some(basic),
+    )
+    .await;
+    assert!(
+        report.failed().is_empty(),
+        "failed cases:\n{}",
+        report.summary()
+    );
+    // Without credentials everything is refused.
+    let anon = common::suite::run(&reg.url(), "conformance/deep/ns", "conformance/cross").await;
+    assert!(
+        anon.failed().len() + 2 >= anon.results.len(),
+        "{}",
+        anon.summary()
+    );
+}
+
 struct Distribution {
     child: Child,
     _dir: tempfile::TempDir,

@@ -92,9 +92,15 @@ impl Client {
                 body: b"connect failed".to_vec(),
             };
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        else {
+            return Resp {
+                status: 0,
+                headers: Default::default(),
+                body: b"handshake failed".to_vec(),
+            };
+        };
         tokio::spawn(conn);
         let mut b = hyper::Request::builder()
             .method(method)
@@ -125,7 +131,16 @@ impl Client {
         if !has_len && (matches!(method, "PUT" | "POST" | "PATCH") || !body.is_empty()) {
             b = b.header("content-length", body.len());
         }
-        let req = b.body(Full::new(Bytes::from(body))).expect("request");
+        let req = match b.body(Full::new(Bytes::from(body))) {
+            Ok(r) => r,
+            Err(e) => {
+                return Resp {
+                    status: 0,
+                    headers: Default::default(),
+                    body: format!("bad request: {e}").into_bytes(),
+                }
+            }
+        };
         let resp = match sender.send_request(req).await {
             Ok(r) => r,
             Err(e) => {

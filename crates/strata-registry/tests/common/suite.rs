@@ -73,7 +73,12 @@ fn has_code(r: &Resp, code: &str) -> Result<(), String> {
 /// Runs every case against the registry at `base` (`http://host:port`), using repository
 /// `ns` and cross-mount repository `cross`.
 pub async fn run(base: &str, ns: &str, cross: &str) -> Report {
-    let c = Client::new(base);
+    run_as(base, ns, cross, None).await
+}
+
+/// Like [`run`], sending `authorization` (e.g. a Basic header) with every request.
+pub async fn run_as(base: &str, ns: &str, cross: &str, authorization: Option<String>) -> Report {
+    let c = Client::new(base).with_auth(authorization);
     let mut rep = Report::default();
     let layer_a = bytes_of(1, 2048);
     let layer_b = bytes_of(2, 4096);
