@@ -3,7 +3,10 @@
 //! to keep while layers stream past.
 
 pub mod apk;
+pub mod binary;
 pub mod dpkg;
+pub mod java;
+pub mod lang;
 pub mod os;
 
 use std::collections::HashSet;
@@ -38,14 +41,17 @@ impl Selector for Catalogers {
         {
             return Want::Content;
         }
+        if lang::wants(path) || java::wants(path) {
+            return Want::Content;
+        }
         if mode & 0o111 != 0 {
             return Want::Executable;
         }
         Want::Nothing
     }
 
-    fn summarize(&self, _path: &str, _data: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn summarize(&self, _path: &str, data: &[u8]) -> Option<Vec<u8>> {
+        binary::summarize(data)
     }
 }
 
@@ -68,9 +74,13 @@ pub fn catalog(fs: &dyn ImageFs) -> Found {
         packages.extend(p);
         owned_raw.extend(o);
     }
-    let lang: Vec<Package> = Vec::new();
+    let mut lang: Vec<Package> = lang::catalog(fs);
+    lang.extend(binary::catalog(fs));
+    lang.extend(java::catalog(fs));
     if !lang.is_empty() {
-        let wanted: HashSet<&str> = lang.iter().map(|p| p.location.as_str()).collect();
+        // A nested archive's location is `outer.jar:inner.jar`; ownership is of the file.
+        let file_of = |l: &str| l.split(':').next().unwrap_or(l).to_string();
+        let wanted: HashSet<String> = lang.iter().map(|p| file_of(&p.location)).collect();
         let owned: HashSet<String> = owned_raw
             .iter()
             .filter_map(|o| {
@@ -81,7 +91,10 @@ pub fn catalog(fs: &dyn ImageFs) -> Found {
                 }
             })
             .collect();
-        packages.extend(lang.into_iter().filter(|p| !owned.contains(&p.location)));
+        packages.extend(
+            lang.into_iter()
+                .filter(|p| !owned.contains(&file_of(&p.location))),
+        );
     }
     Found { distro, packages }
 }
