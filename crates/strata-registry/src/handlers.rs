@@ -1004,7 +1004,6 @@ pub(crate) async fn catalog(State(st): State<St>, req: Request) -> ApiResult {
     } else {
         all
     };
-    let n = n.or(Some(100).filter(|_| query_get(&q, "n").is_some()));
     let (page, more) = paginate(visible, query_get(&q, "last"), n);
     let mut r = axum::Json(serde_json::json!({ "repositories": page })).into_response();
     if more {

@@ -211,7 +211,7 @@ async fn run(
 ) -> Result<(), RegistryError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
-    spawn_maintenance(&mut background, state.clone(), stop_rx.clone());
+    spawn_maintenance(&mut background, state.clone());
     let limits = state.config.limits.clone();
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -295,15 +295,10 @@ async fn serve_conn<I>(
     let _ = conn.await;
 }
 
-fn spawn_maintenance(
-    set: &mut JoinSet<()>,
-    state: Arc<RegistryState>,
-    stop: watch::Receiver<bool>,
-) {
+fn spawn_maintenance(set: &mut JoinSet<()>, state: Arc<RegistryState>) {
     let purge_every = Duration::from_secs(state.config.limits.purge_interval_secs.max(1));
     let expiry = Duration::from_secs(state.config.limits.upload_expiry_secs);
     let st = state.clone();
-    let _ = stop;
     set.spawn(async move {
         let mut tick = tokio::time::interval(purge_every);
         tick.tick().await;
