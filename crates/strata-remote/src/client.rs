@@ -127,6 +127,8 @@ struct Inner {
     auth: AuthFiles,
     http: Mutex<HashMap<String, reqwest::Client>>,
     endpoints: tokio::sync::Mutex<HashMap<String, Arc<Endpoint>>>,
+    origins: tokio::sync::Mutex<HashMap<String, Arc<Endpoint>>>,
+    dead_mirrors: Mutex<std::collections::HashSet<String>>,
     tokens: Mutex<HashMap<String, CachedToken>>,
     creds: Mutex<HashMap<String, Option<Credentials>>>,
 }
@@ -179,6 +181,8 @@ impl Client {
                 auth,
                 http: Mutex::new(HashMap::new()),
                 endpoints: tokio::sync::Mutex::new(HashMap::new()),
+                origins: tokio::sync::Mutex::new(HashMap::new()),
+                dead_mirrors: Mutex::new(Default::default()),
                 tokens: Mutex::new(HashMap::new()),
                 creds: Mutex::new(HashMap::new()),
             }),
@@ -249,7 +253,13 @@ impl Client {
     }
 
     /// Pings `base` (`scheme://host`) and records the endpoint.
-    async fn ping_base(&self, base: Url, domain: &str, mirror: bool) -> Result<Arc<Endpoint>> {
+    async fn ping_base(
+        &self,
+        base: Url,
+        domain: &str,
+        mirror: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<Endpoint>> {
         let key = format!("{base}|{domain}");
         if let Some(e) = self.inner.endpoints.lock().await.get(&key) {
             return Ok(e.clone());
@@ -258,7 +268,11 @@ impl Client {
         let url = base
             .join("/v2/")
             .map_err(|e| RemoteError::Invalid(e.to_string()))?;
-        let resp = http.get(url.clone()).send().await?;
+        let mut req = http.get(url.clone());
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req.send().await?;
         let challenge = match resp.status() {
             s if s.is_success() => None,
             StatusCode::UNAUTHORIZED => resp
@@ -289,21 +303,35 @@ impl Client {
     /// The origin endpoint of a registry domain, pinged: HTTPS, or for insecure
     /// registries HTTPS falling back to plain HTTP.
     pub async fn endpoint(&self, domain: &str) -> Result<Arc<Endpoint>> {
+        // Held across the probe so that concurrent callers wait for one answer.
+        let mut origins = self.inner.origins.lock().await;
+        if let Some(e) = origins.get(domain) {
+            return Ok(e.clone());
+        }
         let host = ClientConfig::registry_host(domain);
         let https = Url::parse(&format!("https://{host}/"))
             .map_err(|e| RemoteError::Invalid(format!("invalid registry {host}: {e}")))?;
-        if !self.inner.config.is_insecure(host) {
-            return self.ping_base(https, domain, false).await;
-        }
-        match self.ping_base(https, domain, false).await {
-            Ok(e) => Ok(e),
-            Err(RemoteError::Transport(_)) => {
-                let http = Url::parse(&format!("http://{host}/"))
-                    .map_err(|e| RemoteError::Invalid(e.to_string()))?;
-                self.ping_base(http, domain, false).await
+        let ep = if !self.inner.config.is_insecure(host) {
+            self.ping_base(https, domain, false, None).await?
+        } else {
+            // Docker's order for insecure registries: HTTPS first, then plain HTTP. The
+            // probe is bounded so a plain-HTTP server that never answers a TLS hello
+            // does not stall every pull.
+            match self
+                .ping_base(https, domain, false, Some(Duration::from_secs(10)))
+                .await
+            {
+                Ok(e) => e,
+                Err(RemoteError::Transport(_)) => {
+                    let http = Url::parse(&format!("http://{host}/"))
+                        .map_err(|e| RemoteError::Invalid(e.to_string()))?;
+                    self.ping_base(http, domain, false, None).await?
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
-        }
+        };
+        origins.insert(domain.to_string(), ep.clone());
+        Ok(ep)
     }
 
     /// Endpoints to pull from: the configured mirrors that answer, then the origin.
@@ -313,9 +341,33 @@ impl Client {
             for m in ms {
                 let Ok(mut u) = Url::parse(m) else { continue };
                 u.set_path("/");
-                match self.ping_base(u.clone(), &host_port(&u), true).await {
+                if self
+                    .inner
+                    .dead_mirrors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(m)
+                {
+                    continue;
+                }
+                match self
+                    .ping_base(
+                        u.clone(),
+                        &host_port(&u),
+                        true,
+                        Some(Duration::from_secs(10)),
+                    )
+                    .await
+                {
                     Ok(e) => out.push(e),
-                    Err(e) => tracing::warn!("mirror {m} unavailable: {e}"),
+                    Err(e) => {
+                        tracing::warn!("mirror {m} unavailable: {e}");
+                        self.inner
+                            .dead_mirrors
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(m.clone());
+                    }
                 }
             }
         }
