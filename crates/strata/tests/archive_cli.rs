@@ -237,7 +237,16 @@ fn load_save_round_trip_through_the_binary() {
     ));
     assert_eq!(out, "Loaded image: busybox:latest\n");
     assert_eq!(
-        ok(&strata(&root3).args(["image", "inspect", "-f", "{{.Descriptor.digest}}", "busybox"]).output().unwrap()),
+        ok(&strata(&root3)
+            .args([
+                "image",
+                "inspect",
+                "-f",
+                "{{.Descriptor.digest}}",
+                "busybox"
+            ])
+            .output()
+            .unwrap()),
         format!("{id}\n")
     );
 
@@ -439,4 +448,43 @@ fn a_killed_load_of_an_oci_archive_completes_on_the_next_run() {
 #[test]
 fn a_killed_load_of_a_legacy_archive_completes_on_the_next_run() {
     killed_load_completes_on_the_next_run(true);
+}
+
+#[test]
+fn load_shows_progress_on_a_terminal_unless_quiet() {
+    if Command::new("script")
+        .arg("--version")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!("skipping: no script(1) to provide a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = make_archive(
+        dir.path(),
+        "p",
+        "docker.io/library/progress:1",
+        "p",
+        2 << 20,
+    );
+    for (quiet, root) in [(false, "r1"), (true, "r2")] {
+        let cmd = format!(
+            "STRATA_ROOT={} {} load {} -i {}",
+            dir.path().join(root).display(),
+            env!("CARGO_BIN_EXE_strata"),
+            if quiet { "-q" } else { "" },
+            archive.display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{text}");
+        assert!(text.contains("Loaded image: progress:1"), "{text}");
+        assert_eq!(text.contains("Loading layer"), !quiet, "{text}");
+    }
 }
