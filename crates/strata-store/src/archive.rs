@@ -540,18 +540,21 @@ fn stream_archive<R: Read>(
     max_entries: u64,
     progress: &mut Progress<'_>,
 ) -> Result<Collected> {
-    let counted = Counting {
+    let mut counted = Counting {
         inner: reader,
         count: progress.count.clone(),
     };
-    let mut br = io::BufReader::with_capacity(1 << 16, counted);
-    {
-        use io::BufRead;
-        if br.fill_buf().map_err(stream_err)?.is_empty() {
-            return Err(archive_err("the archive is empty"));
-        }
+    // Read the first bytes whole before sniffing the compression: a pipe may deliver
+    // them a few at a time.
+    let mut head = Vec::with_capacity(16);
+    (&mut counted)
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(stream_err)?;
+    if head.is_empty() {
+        return Err(archive_err("the archive is empty"));
     }
-    let (_, plain) = decompress(br).map_err(stream_err)?;
+    let (_, plain) = decompress(io::Cursor::new(head).chain(counted)).map_err(stream_err)?;
     let mut ar = tar::Archive::new(plain);
     let mut col = Collected::default();
     let mut n = 0u64;

@@ -463,6 +463,20 @@ fn legacy_duplicate_layer_symlink_is_followed() {
     );
 }
 
+/// Delivers one byte per read.
+struct OneByte<'a>(&'a [u8]);
+
+impl Read for OneByte<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() || buf.is_empty() {
+            return Ok(0);
+        }
+        buf[0] = self.0[0];
+        self.0 = &self.0[1..];
+        Ok(1)
+    }
+}
+
 #[test]
 fn compressed_archives_load() {
     let img = TestImage::new("zip", false, "amd64");
@@ -479,6 +493,11 @@ fn compressed_archives_load() {
     ] {
         let (_d, s) = new_store();
         let rep = load_bytes(&s, &bytes).unwrap();
+        assert_eq!(rep.images[0].id, img.manifest_digest());
+        // A pipe that delivers one byte at a time is sniffed the same way.
+        let (_d2, s2) = new_store();
+        let slow = OneByte(&bytes[..]);
+        let rep = archive::load(&s2, slow, LoadOptions::default()).unwrap();
         assert_eq!(rep.images[0].id, img.manifest_digest());
     }
 }
