@@ -8,6 +8,7 @@ pub mod registry;
 pub mod remote;
 pub mod rootfs;
 pub mod scan;
+pub mod tour;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,8 @@ pub enum Command {
     /// Manage the local vulnerability database (OSV)
     #[command(subcommand)]
     Vulndb(scan::VulndbCommand),
+    /// Walk through Strata's commands against a sample image in a registry started for it
+    Tour(tour::TourArgs),
 }
 
 /// Command context shared by the commands.
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Registry(c) => registry::run(c, &ctx.root),
         Command::Remote(c) => remote::run(c, &ctx),
         Command::Vulndb(c) => scan::run_vulndb(c, &ctx),
+        Command::Tour(a) => tour::run(a, &ctx),
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// from `STRATA_LOG` (default `info`).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Publish Strata's sample image (welcome-to-strata:latest, the one `strata tour`
+    /// uses) into the registry's storage before serving.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Flags of `strata registry gc`.
@@ -109,6 +113,16 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
             std::fs::create_dir_all(&cfg.root)
                 .with_context(|| format!("creating {}", cfg.root.display()))?;
             let root = cfg.root.clone();
+            if a.demo {
+                let d = strata_sample::Sample::build()
+                    .publish(&root, strata_sample::REPOSITORY, strata_sample::TAG)
+                    .context("publishing the sample image")?;
+                eprintln!(
+                    "published {}:{} ({d})",
+                    strata_sample::REPOSITORY,
+                    strata_sample::TAG
+                );
+            }
             rt.block_on(async move {
                 let (addr, fut) = strata_registry::bind(cfg, shutdown_signal()).await?;
                 eprintln!(
