@@ -413,10 +413,37 @@ impl Client {
         }
         let creds = self.credentials(&ep.domain)?;
         let http = self.http_for(&host_port(&url))?;
-        let mut req = http.get(url.clone());
-        if let Some(c) = &creds {
-            req = req.header(AUTHORIZATION, c.basic_header());
-        }
+        let req = match &creds {
+            // An identity token (Docker's `<token>` user) is an OAuth2 refresh token:
+            // exchange it with a POST to the realm, as Docker does.
+            Some(c) if c.username == "<token>" => {
+                let mut form = Url::parse("http://form.invalid/").expect("static url");
+                {
+                    let mut q = form.query_pairs_mut();
+                    q.append_pair("grant_type", "refresh_token")
+                        .append_pair("refresh_token", &c.password)
+                        .append_pair("client_id", "strata");
+                    if !service.is_empty() {
+                        q.append_pair("service", service);
+                    }
+                    if !scopes.is_empty() {
+                        q.append_pair("scope", &scopes.join(" "));
+                    }
+                }
+                let body = form.query().unwrap_or_default().to_string();
+                let mut post = Url::parse(realm).map_err(|e| {
+                    RemoteError::Invalid(format!("invalid token realm {realm}: {e}"))
+                })?;
+                post.set_query(None);
+                http.post(post)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Some(c) => http
+                .get(url.clone())
+                .header(AUTHORIZATION, c.basic_header()),
+            None => http.get(url.clone()),
+        };
         let resp = req.send().await?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {

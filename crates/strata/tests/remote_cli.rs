@@ -162,6 +162,14 @@ fn push_pull_output_and_errors() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
         assert!(v["event"].is_string());
     }
+    // On a TTY (forced here) lines are redrawn in place with a progress bar.
+    let t = REnv::new();
+    let tty = t.ok(&["pull", "--progress", "tty", &name]);
+    assert!(
+        tty.contains("\x1b[") && tty.contains("Downloading        [") && tty.contains("==]"),
+        "{tty:?}"
+    );
+    assert!(tty.contains("Pull complete"));
     let ls = b.ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(ls.lines().any(|l| l == name), "{ls}");
 
@@ -408,6 +416,12 @@ fn copy_between_registry_layout_and_archive() {
     b.ok(&["copy", &format!("oci-archive:{}:v1", tarf.display()), &back]);
     let m: serde_json::Value =
         serde_json::from_str(&b.ok(&["manifest", "inspect", "-v", &back])).unwrap();
+    assert_eq!(m["Descriptor"]["digest"], desc.digest.to_string());
+    // Registry to registry.
+    let other = format!("{}/copy/other:v3", reg.host);
+    b.ok(&["copy", &name, &format!("docker://{other}")]);
+    let m: serde_json::Value =
+        serde_json::from_str(&b.ok(&["manifest", "inspect", "-v", &other])).unwrap();
     assert_eq!(m["Descriptor"]["digest"], desc.digest.to_string());
     // The local store was never touched.
     assert_eq!(b.ok(&["image", "ls", "-q"]), "");
