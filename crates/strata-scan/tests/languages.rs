@@ -51,7 +51,7 @@ fn rust_binary(json: &str) -> Vec<u8> {
     b.extend_from_slice(&dep);
     let str_off = b.len();
     b.extend_from_slice(&strtab);
-    while b.len() % 8 != 0 {
+    while !b.len().is_multiple_of(8) {
         b.push(0);
     }
     let shoff = b.len();

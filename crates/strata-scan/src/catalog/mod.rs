@@ -8,6 +8,7 @@ pub mod dpkg;
 pub mod java;
 pub mod lang;
 pub mod os;
+pub mod rpm;
 
 use std::collections::HashSet;
 
@@ -38,6 +39,7 @@ impl Selector for Catalogers {
         if OS_FILES.contains(&path)
             || path.starts_with("var/lib/dpkg/status.d/")
             || (path.starts_with("var/lib/dpkg/info/") && path.ends_with(".list"))
+            || rpm::wants(path)
         {
             return Want::Content;
         }
@@ -70,7 +72,7 @@ pub fn catalog(fs: &dyn ImageFs) -> Found {
     let distro = os::detect(fs);
     let mut packages = Vec::new();
     let mut owned_raw = Vec::new();
-    for (p, o) in [dpkg::catalog(fs), apk::catalog(fs)] {
+    for (p, o) in [dpkg::catalog(fs), apk::catalog(fs), rpm::catalog(fs)] {
         packages.extend(p);
         owned_raw.extend(o);
     }
