@@ -25,7 +25,7 @@ pub struct SaveArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Archive format: docker-archive, oci-archive or oci-dir (oci-dir needs -o DIR)
-    #[arg(long, default_value = "docker-archive")]
+    #[arg(long, default_value = "docker-archive", value_parser = ["docker-archive", "oci-archive", "oci-dir"])]
     pub format: String,
     /// Save only the given platform of a multi-platform image
     #[arg(long)]
