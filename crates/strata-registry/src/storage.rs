@@ -8,11 +8,14 @@
 //! the same eight methods: `append` maps to multipart parts and `commit` to a verified
 //! copy/complete.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use strata_oci::digest::Algorithm;
 use strata_oci::{Digest, Digester};
 use thiserror::Error;
 
@@ -92,9 +95,22 @@ pub trait Storage: Send + Sync + 'static {
 
 /// The filesystem driver: each key is a file under the root directory. Writes go to a
 /// temporary file in the destination directory, are fsynced and renamed into place.
-#[derive(Debug, Clone)]
+///
+/// Staging objects are hashed (SHA-256) as they are appended, so committing a large upload
+/// does not read it again; the running state is only trusted when its length equals the
+/// file's, otherwise (e.g. after a restart) the file is hashed at commit.
+#[derive(Clone)]
 pub struct FsStorage {
     root: PathBuf,
+    running: Arc<Mutex<HashMap<String, (u64, Digester)>>>,
+}
+
+impl std::fmt::Debug for FsStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsStorage")
+            .field("root", &self.root)
+            .finish()
+    }
 }
 
 impl FsStorage {
@@ -102,7 +118,10 @@ impl FsStorage {
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(FsStorage { root })
+        Ok(FsStorage {
+            root,
+            running: Default::default(),
+        })
     }
 
     /// The root directory.
@@ -125,6 +144,12 @@ impl FsStorage {
             ));
         }
         Ok(self.root.join(key))
+    }
+}
+
+impl FsStorage {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Digester)>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -191,25 +216,49 @@ impl Storage for FsStorage {
             .truncate(false)
             .open(&path)?;
         let before = f.seek(SeekFrom::End(0))?;
-        let copied = io::copy(data, &mut f);
-        let rollback = |f: &File| -> io::Result<()> { f.set_len(before) };
-        let n = match copied {
-            Ok(n) => n,
-            Err(e) => {
-                rollback(&f)?;
-                return Err(WriteError::Io(e));
-            }
+        let mut hasher = match self.lock_running().get(key) {
+            Some((len, h)) if *len == before => Some(h.clone()),
+            _ if before == 0 => Some(Digester::new(Algorithm::Sha256)),
+            _ => None,
         };
-        if let Some(exp) = expected_len {
-            if exp != n {
-                rollback(&f)?;
-                return Err(WriteError::SizeMismatch {
+        let mut n: u64 = 0;
+        let mut buf = vec![0u8; 256 * 1024];
+        let copied: io::Result<()> = loop {
+            let r = match data.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            if let Err(e) = f.write_all(&buf[..r]) {
+                break Err(e);
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..r]);
+            }
+            n += r as u64;
+        };
+        let failure = match copied {
+            Err(e) => Some(WriteError::Io(e)),
+            Ok(()) => match expected_len {
+                Some(exp) if exp != n => Some(WriteError::SizeMismatch {
                     expected: exp,
                     actual: n,
-                });
-            }
+                }),
+                _ => None,
+            },
+        };
+        if let Some(err) = failure {
+            // Back to exactly the previous content; the running hash (for `before`) stays valid.
+            f.set_len(before)?;
+            return Err(err);
         }
         f.sync_data()?;
+        let mut running = self.lock_running();
+        match hasher {
+            Some(h) => running.insert(key.to_string(), (before + n, h)),
+            None => running.remove(key),
+        };
         Ok(before + n)
     }
 
@@ -222,14 +271,23 @@ impl Storage for FsStorage {
     ) -> Result<u64, WriteError> {
         let src = self.path(staging)?;
         let dst = self.path(target)?;
+        let running = self.lock_running().remove(staging);
         let mut f = match File::open(&src) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(WriteError::NotFound),
             Err(e) => return Err(e.into()),
         };
-        let mut hasher = Digester::new(expected.algorithm());
-        let n = io::copy(&mut f, &mut hasher)?;
-        let actual = hasher.finish();
+        let file_len = f.metadata()?.len();
+        let (n, actual) = match running {
+            Some((len, h)) if len == file_len && expected.algorithm() == Algorithm::Sha256 => {
+                (len, h.finish())
+            }
+            _ => {
+                let mut hasher = Digester::new(expected.algorithm());
+                let n = io::copy(&mut f, &mut hasher)?;
+                (n, hasher.finish())
+            }
+        };
         let refuse = |err: WriteError| {
             let _ = fs::remove_file(&src);
             Err(err)
@@ -271,6 +329,11 @@ impl Storage for FsStorage {
 
     fn delete(&self, key: &str) -> io::Result<bool> {
         let path = self.path(key)?;
+        {
+            let prefix = format!("{key}/");
+            self.lock_running()
+                .retain(|k, _| k != key && !k.starts_with(&prefix));
+        }
         let res = match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
             Ok(_) => fs::remove_file(&path),
@@ -345,5 +408,21 @@ mod tests {
         assert_eq!(s.stat("blobs/y").unwrap().unwrap().size, 3);
         assert!(s.delete("up").unwrap());
         assert!(!s.delete("up").unwrap());
+
+        // Incremental hashing across appends, surviving a rolled-back append.
+        s.append("up/z", &mut &b"hello "[..], None).unwrap();
+        assert!(s.append("up/z", &mut &b"xx"[..], Some(3)).is_err());
+        s.append("up/z", &mut &b"world"[..], None).unwrap();
+        assert!(s.lock_running().contains_key("up/z"));
+        let hw = Digest::sha256_of(b"hello world");
+        assert_eq!(s.commit("up/z", "blobs/hw", &hw, None).unwrap(), 11);
+        assert!(s.lock_running().is_empty());
+        // A staging file changed behind the driver's back is hashed from disk.
+        s.append("up/w", &mut &b"abc"[..], None).unwrap();
+        std::fs::write(dir.path().join("up/w"), b"abcd").unwrap();
+        assert!(matches!(
+            s.commit("up/w", "blobs/w", &d, None),
+            Err(WriteError::DigestMismatch { .. })
+        ));
     }
 }
