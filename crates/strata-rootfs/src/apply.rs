@@ -198,6 +198,8 @@ struct LayerState {
     /// Existing directories this layer changed the contents of, with their mtimes from
     /// before: restored at the end so a layer changes only the times it names.
     touched: std::collections::BTreeMap<Vec<Vec<u8>>, Timespec>,
+    /// Restrictive directory modes applied once the layer is done (not running as root).
+    dir_modes: Vec<(Vec<Vec<u8>>, u32)>,
     warnings: Vec<String>,
     skipped_owners: Vec<(String, u64, u64)>,
     entries: u64,
@@ -298,6 +300,7 @@ impl Applier {
             written: BTreeSet::new(),
             dir_times: Vec::new(),
             touched: Default::default(),
+            dir_modes: Vec::new(),
             warnings: Vec::new(),
             skipped_owners: Vec::new(),
             entries: 0,
@@ -555,6 +558,13 @@ impl Applier {
                     .map_err(|e| st.io(&raw, "opening", e))?
                     .into();
                 self.set_meta_fd(&fd, &raw, &meta, true, st)?;
+                if !self.is_root && meta.mode & 0o700 != 0o700 {
+                    // Without root, a directory we cannot write or search would stop the
+                    // rest of the layer: keep it open to us until the layer is done.
+                    rfs::fchmod(&fd, Mode::from_raw_mode(meta.mode | 0o700))
+                        .map_err(|e| st.io(&raw, "changing mode of", ioe(e)))?;
+                    st.dir_modes.push((comps.clone(), meta.mode));
+                }
                 st.dir_times.push((comps.clone(), meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
@@ -664,16 +674,26 @@ impl Applier {
                 let dev = rfs::makedev(major, minor);
                 rfs::mknodat(&dir, os(base), ft, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| st.io(&raw, &format!("creating {what}"), ioe(e)))?;
-                let f: OwnedFd = root::open_nofollow(&dir, base, false)
-                    .map_err(|e| st.io(&raw, "opening", e))?
-                    .into();
-                self.set_meta_fd(&f, &raw, &meta, false, st)?;
-                rfs::futimens(
-                    &f,
+                // Never opened: opening a device node can have effects (a watchdog, a
+                // tape), and a FIFO could block. Metadata is set by name, in the pinned
+                // parent, on the node just created (it is not a symlink).
+                self.set_owner_at(&dir, base, &raw, &meta, st)?;
+                rfs::chmodat(
+                    &dir,
+                    os(base),
+                    Mode::from_raw_mode(meta.mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| st.io(&raw, "changing mode of", ioe(e)))?;
+                self.set_xattrs_link(&dir, base, &raw, &meta, st);
+                rfs::utimensat(
+                    &dir,
+                    os(base),
                     &Timestamps {
                         last_access: meta.mtime,
                         last_modification: meta.mtime,
                     },
+                    AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
             }
@@ -829,6 +849,21 @@ impl Applier {
             if let Ok(fd) = self.root.open_dir(&refs(&comps)) {
                 rfs::futimens(&fd, &times)
                     .map_err(|e| st.io(&join(&comps), "setting times of", ioe(e)))?;
+            }
+        }
+        for (comps, mode) in std::mem::take(&mut st.dir_modes).into_iter().rev() {
+            if let Some((base, parent)) = comps.split_last() {
+                if let Ok(d) = self.root.open_dir(&refs(parent)) {
+                    if let Ok(Some(s)) = root::lstat_at(&d, base) {
+                        if root::kind(&s) == FileType::Directory {
+                            if let Ok(f) = root::open_nofollow(&d, base, true) {
+                                rfs::fchmod(&f, Mode::from_raw_mode(mode)).map_err(|e| {
+                                    st.io(&join(&comps), "changing mode of", ioe(e))
+                                })?;
+                            }
+                        }
+                    }
+                }
             }
         }
         for (comps, t) in st.dir_times.iter().rev() {

@@ -11,7 +11,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum RootfsError {
     /// A file-system operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", one_line(source))]
     Io {
         /// What was being done, and to what.
         context: String,
@@ -19,7 +19,7 @@ pub enum RootfsError {
         source: io::Error,
     },
     /// The layer stream is not a valid (compressed) tar.
-    #[error("{layer}: invalid layer tar: {source}")]
+    #[error("{layer}: invalid layer tar: {}", one_line(source))]
     Tar {
         /// Which layer.
         layer: String,
@@ -77,6 +77,21 @@ impl RootfsError {
             source,
         }
     }
+}
+
+/// An error's message with control characters (newlines from names inside a tar,
+/// terminal escapes) shown escaped, so that every error stays one harmless line.
+fn one_line(e: &io::Error) -> String {
+    e.to_string()
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Result type of this crate.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use strata_oci::{Descriptor, Digest, Digester};
@@ -17,7 +17,7 @@ use crate::apply::{Applier, ApplyOptions, LayerReport};
 use crate::cache;
 use crate::diff::{self, DiffOptions, LayerCompression, LayerOutput};
 use crate::error::{Result, RootfsError};
-use crate::stream::Decoded;
+use crate::stream::{Decoded, Guarded, MetaBudget};
 
 /// Layers decoded ahead of the one being applied.
 pub const DECODE_AHEAD: usize = 3;
@@ -327,123 +327,156 @@ pub fn layer_changes(
     let mut out = Vec::new();
     for l in layers {
         let f = store.open_blob(&l.descriptor.digest)?;
-        let (_, plain) = strata_store::compress::decompress(BufReader::with_capacity(1 << 16, f))
-            .map_err(|e| RootfsError::Tar {
-            layer: l.label.clone(),
-            source: e,
-        })?;
-        let mut hashing = HashRead {
-            inner: plain.take(opts.limits.max_bytes),
-            h: Digester::default(),
-        };
         let mut changes: BTreeMap<String, Change> = BTreeMap::new();
         let mut bytes = 0u64;
         let show = |p: &[u8]| format!("/{}", String::from_utf8_lossy(p));
-        {
-            let mut ar = tar::Archive::new(&mut hashing);
-            let tar_err = |e| RootfsError::Tar {
-                layer: l.label.clone(),
-                source: e,
-            };
-            let mut opaque_dirs: Vec<Vec<u8>> = Vec::new();
-            let mut added_here: std::collections::BTreeSet<Vec<u8>> = Default::default();
-            let mut count = 0u64;
-            for e in ar.entries().map_err(tar_err)? {
-                let e = e.map_err(tar_err)?;
-                count += 1;
-                if count > opts.limits.max_entries {
-                    return Err(RootfsError::Limit {
-                        layer: l.label.clone(),
-                        what: "entry count".into(),
-                        limit: opts.limits.max_entries,
-                        hint: "--max-entries",
-                    });
-                }
-                let raw = e.path_bytes().into_owned();
-                let comps = crate::apply::split_name(&raw, &opts.limits).map_err(|r| {
-                    RootfsError::Unsafe {
-                        layer: l.label.clone(),
-                        path: String::from_utf8_lossy(&raw).into(),
-                        reason: r,
-                    }
-                })?;
-                let Some((base, parent)) = comps.split_last() else {
-                    continue;
-                };
-                let dir = parent.join(&b'/');
-                if let Some(name) = base.strip_prefix(b".wh.") {
-                    if name == b".wh..opq" {
-                        opaque_dirs.push(dir);
-                    } else if !name.starts_with(b".wh.") && !name.is_empty() {
-                        let mut p = dir.clone();
-                        if !p.is_empty() {
-                            p.push(b'/');
+        // The same reading path as applying: decompression, hashing and the byte and
+        // ratio bounds on a worker, the metadata budget around each header.
+        std::thread::scope(|sc| -> Result<()> {
+            let dec = Decoded::spawn(
+                sc,
+                BufReader::with_capacity(1 << 16, f),
+                l.label.clone(),
+                opts.limits.clone(),
+            );
+            let budget = MetaBudget::default();
+            let mut ar =
+                tar::Archive::new(Guarded::new(dec, budget.clone(), opts.limits.max_metadata));
+            let res = (|| -> Result<()> {
+                let tar_err = |e| {
+                    if budget.tripped() {
+                        RootfsError::Limit {
+                            layer: l.label.clone(),
+                            what: "tar metadata of one entry (headers, PAX records, long names)"
+                                .into(),
+                            limit: opts.limits.max_metadata,
+                            hint: "--max-metadata",
                         }
-                        p.extend_from_slice(name);
-                        if state.contains_key(&p) {
-                            remove_under(&mut state, &p);
-                            changes.insert(show(&p), Change::Deleted);
+                    } else {
+                        RootfsError::Tar {
+                            layer: l.label.clone(),
+                            source: e,
                         }
                     }
-                    continue;
-                }
-                let p = comps.join(&b'/');
-                let h = e.header();
-                let seen = Seen {
-                    dir: h.entry_type() == tar::EntryType::Directory,
-                    mode: h.mode().unwrap_or(0),
-                    uid: h.uid().unwrap_or(0),
-                    gid: h.gid().unwrap_or(0),
                 };
-                if h.entry_type().is_file() {
-                    bytes += e.size();
-                }
-                let change = match state.get(&p) {
-                    None => Some(Change::Added),
-                    Some(old) if old.dir && seen.dir && *old == seen => None,
-                    Some(_) => Some(Change::Changed),
-                };
-                if let Some(c) = change {
-                    changes.insert(show(&p), c);
-                }
-                if !seen.dir {
-                    remove_under(&mut state, &p);
-                }
-                added_here.insert(p.clone());
-                state.insert(p, seen);
-            }
-            for d in opaque_dirs {
-                let mut prefix = d.clone();
-                if !prefix.is_empty() {
-                    prefix.push(b'/');
-                }
-                let lower: Vec<Vec<u8>> = state
-                    .range(prefix.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&prefix))
-                    .map(|(k, _)| k.clone())
-                    .filter(|k| !added_here.contains(k))
-                    .collect();
-                for k in lower {
-                    let rest = &k[prefix.len()..];
-                    if !rest.contains(&b'/') && !added_here.iter().any(|a| a.starts_with(&k)) {
-                        changes.insert(show(&k), Change::Deleted);
+                let mut opaque_dirs: Vec<Vec<u8>> = Vec::new();
+                let mut added_here: std::collections::BTreeSet<Vec<u8>> = Default::default();
+                let mut count = 0u64;
+                let mut entries = ar.entries().map_err(tar_err)?;
+                loop {
+                    budget.arm();
+                    let next = entries.next();
+                    budget.disarm();
+                    let mut e = match next {
+                        None => break,
+                        Some(r) => r.map_err(tar_err)?,
+                    };
+                    count += 1;
+                    if count > opts.limits.max_entries {
+                        return Err(RootfsError::Limit {
+                            layer: l.label.clone(),
+                            what: "entry count".into(),
+                            limit: opts.limits.max_entries,
+                            hint: "--max-entries",
+                        });
                     }
-                    state.remove(&k);
+                    let raw = e.path_bytes().into_owned();
+                    let comps = crate::apply::split_name(&raw, &opts.limits).map_err(|r| {
+                        RootfsError::Unsafe {
+                            layer: l.label.clone(),
+                            path: String::from_utf8_lossy(&raw).into(),
+                            reason: r,
+                        }
+                    })?;
+                    let Some((base, parent)) = comps.split_last() else {
+                        continue;
+                    };
+                    let dir = parent.join(&b'/');
+                    if let Some(name) = base.strip_prefix(b".wh.") {
+                        if name == b".wh..opq" {
+                            opaque_dirs.push(dir);
+                        } else if !name.starts_with(b".wh.") && !name.is_empty() {
+                            let mut p = dir.clone();
+                            if !p.is_empty() {
+                                p.push(b'/');
+                            }
+                            p.extend_from_slice(name);
+                            if state.contains_key(&p) {
+                                remove_under(&mut state, &p);
+                                changes.insert(show(&p), Change::Deleted);
+                            }
+                        }
+                        continue;
+                    }
+                    let p = comps.join(&b'/');
+                    let h = e.header();
+                    let seen = Seen {
+                        dir: h.entry_type() == tar::EntryType::Directory,
+                        mode: h.mode().unwrap_or(0),
+                        uid: h.uid().unwrap_or(0),
+                        gid: h.gid().unwrap_or(0),
+                    };
+                    if h.entry_type().is_file() {
+                        bytes += e.size();
+                    }
+                    std::io::copy(&mut e, &mut std::io::sink()).map_err(tar_err)?;
+                    let change = match state.get(&p) {
+                        None => Some(Change::Added),
+                        Some(old) if old.dir && seen.dir && *old == seen => None,
+                        Some(_) => Some(Change::Changed),
+                    };
+                    if let Some(c) = change {
+                        changes.insert(show(&p), c);
+                    }
+                    if !seen.dir {
+                        remove_under(&mut state, &p);
+                    }
+                    added_here.insert(p.clone());
+                    state.insert(p, seen);
                 }
+                for d in opaque_dirs {
+                    let mut prefix = d.clone();
+                    if !prefix.is_empty() {
+                        prefix.push(b'/');
+                    }
+                    let lower: Vec<Vec<u8>> = state
+                        .range(prefix.clone()..)
+                        .take_while(|(k, _)| k.starts_with(&prefix))
+                        .map(|(k, _)| k.clone())
+                        .filter(|k| !added_here.contains(k))
+                        .collect();
+                    for k in lower {
+                        let rest = &k[prefix.len()..];
+                        if !rest.contains(&b'/')
+                            && !added_here.iter().any(|a| {
+                                a.len() > k.len() && a.starts_with(&k) && a[k.len()] == b'/'
+                            })
+                        {
+                            changes.insert(show(&k), Change::Deleted);
+                        }
+                        state.remove(&k);
+                    }
+                }
+                Ok(())
+            })();
+            let mut guarded = ar.into_inner();
+            let dec = guarded.inner_mut();
+            if let Err(e) = res {
+                return Err(match (dec.take_failure(), e) {
+                    (Some(f), RootfsError::Tar { .. }) => f,
+                    (_, e) => e,
+                });
             }
-        }
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| RootfsError::Tar {
-            layer: l.label.clone(),
-            source: e,
+            let facts = dec.finish()?;
+            if facts.diff_id != l.diff_id {
+                return Err(RootfsError::DiffIdMismatch {
+                    layer: l.label.clone(),
+                    expected: l.diff_id.clone(),
+                    actual: facts.diff_id,
+                });
+            }
+            Ok(())
         })?;
-        let actual = std::mem::take(&mut hashing.h).finish();
-        if actual != l.diff_id {
-            return Err(RootfsError::DiffIdMismatch {
-                layer: l.label.clone(),
-                expected: l.diff_id.clone(),
-                actual,
-            });
-        }
         out.push(LayerChanges {
             layer: l,
             changes,
@@ -465,17 +498,4 @@ fn remove_under(state: &mut BTreeMap<Vec<u8>, Seen>, p: &[u8]) {
         state.remove(&k);
     }
     state.remove(p);
-}
-
-struct HashRead<R> {
-    inner: R,
-    h: Digester,
-}
-
-impl<R: Read> Read for HashRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.h.update(&buf[..n]);
-        Ok(n)
-    }
 }

@@ -245,3 +245,61 @@ fn sparse_files_stay_sparse() {
         m.blocks()
     );
 }
+
+#[test]
+fn without_owners_they_are_recorded_and_restrictive_dirs_still_fill() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    std::fs::create_dir(&root).unwrap();
+    let mut a = Applier::new(
+        &root,
+        ApplyOptions {
+            owners: strata_rootfs::Owners::Skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut l = T::new();
+    l.entry(tar::EntryType::Directory, b"ro", 0o555, (0, 0), None, b"")
+        .entry(
+            tar::EntryType::Regular,
+            b"ro/inside",
+            0o444,
+            (1234, 99),
+            None,
+            b"x",
+        )
+        .entry(
+            tar::EntryType::Directory,
+            b"ro/sub",
+            0o500,
+            (7, 7),
+            None,
+            b"",
+        );
+    let l = l.finish();
+    let r = a.apply_layer("layer 1", &l[..], None).unwrap();
+    assert_eq!(r.skipped_owners.len(), 3);
+    assert!(r
+        .skipped_owners
+        .contains(&("ro/inside".to_string(), 1234, 99)));
+    let me = rustix::process::geteuid().as_raw();
+    let m = std::fs::metadata(root.join("ro/inside")).unwrap();
+    assert_eq!(m.uid(), me, "owners are not applied");
+    assert_eq!(
+        std::fs::metadata(root.join("ro"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o555
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("ro/sub"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o500
+    );
+}

@@ -107,7 +107,7 @@ fn parent_and_child(t: &Path) -> (PathBuf, PathBuf) {
     std::os::unix::fs::symlink("busybox", c("bin/cat")).unwrap();
     rustix::fs::mknodat(
         CWD,
-        &c("srv/fifo"),
+        c("srv/fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o640),
         0,
