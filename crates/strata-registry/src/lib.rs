@@ -39,6 +39,16 @@
 //!
 //! Names, tags, digests and upload ids are validated ([`validate`]) before any key is
 //! built from them.
+//!
+//! # Tests
+//!
+//! `tests/common/suite.rs` is a conformance suite written from the OCI Distribution spec
+//! v1.1 (one case per behaviour in shared/reference/registry.md). `tests/conformance.rs`
+//! runs it over TCP against this server (open and behind Basic auth) and against CNCF
+//! Distribution (`/usr/bin/docker-registry`, started on a free port), asserting that the
+//! suite catches Distribution's known gaps (no referrers API, no `?tag=` multi-tagging).
+//! `tests/interop.rs` drives skopeo and the Docker engine; `auth.rs`, `gc.rs`,
+//! `limits.rs` and `ops.rs` cover the rest.
 
 pub mod auth;
 mod body;
