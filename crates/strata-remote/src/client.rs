@@ -573,10 +573,10 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<reqwest::Response> {
-        let mut fresh = false;
+        let mut retried = false;
         let mut scopes: Vec<String> = scopes.to_vec();
+        let mut auth = self.auth_header(ep, &scopes, false).await?;
         loop {
-            let auth = self.auth_header(ep, &scopes, fresh).await?;
             let mut cur = url.clone();
             let mut redirects = 0;
             let resp = loop {
@@ -615,19 +615,24 @@ impl Client {
                 }
                 break resp;
             };
-            if resp.status() == StatusCode::UNAUTHORIZED
-                && !fresh
-                && ep.challenge.as_ref().is_some_and(|c| c.scheme == "bearer")
-            {
-                // The token may have expired or lack a scope the registry names.
-                if let Some(ch) = resp
+            if resp.status() == StatusCode::UNAUTHORIZED && !retried {
+                // The token may have expired or lack a scope the registry names, or a
+                // registry open at /v2/ may want credentials for this repository: answer
+                // the challenge of this response once.
+                let challenges: Vec<Challenge> = resp
                     .headers()
                     .get_all(WWW_AUTHENTICATE)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .filter_map(Challenge::parse)
+                    .collect();
+                let ch = challenges
+                    .iter()
                     .find(|c| c.scheme == "bearer")
-                {
+                    .or_else(|| challenges.iter().find(|c| c.scheme == "basic"))
+                    .cloned()
+                    .or_else(|| ep.challenge.clone());
+                if let Some(ch) = ch {
                     if let Some(s) = ch.param("scope") {
                         for part in s.split(' ') {
                             if !scopes.iter().any(|x| x == part) {
@@ -635,9 +640,20 @@ impl Client {
                             }
                         }
                     }
+                    retried = true;
+                    let next = if ch.scheme == "bearer" {
+                        Some(format!(
+                            "Bearer {}",
+                            self.token(ep, &ch, &scopes, true).await?
+                        ))
+                    } else {
+                        self.credentials(&ep.domain)?.map(|c| c.basic_header())
+                    };
+                    if next.is_some() && next != auth {
+                        auth = next;
+                        continue;
+                    }
                 }
-                fresh = true;
-                continue;
             }
             return Ok(resp);
         }
