@@ -315,4 +315,14 @@ fn docker_pushes_and_pulls_with_token_auth() {
     assert!(ok, "rmi: {out}");
     let (ok, out) = docker(&["pull", &tag]);
     assert!(ok, "docker pull: {out}");
+    let (ok, out) = docker(&["search", &format!("{}/dockertoken", reg.host())]);
+    assert!(ok && out.contains(&repo), "docker search with login: {out}");
+    // Logged out, the private repository is not listed.
+    let (ok, out) = docker(&["logout", &reg.host()]);
+    assert!(ok, "logout: {out}");
+    let (_, out) = docker(&["search", &format!("{}/dockertoken", reg.host())]);
+    assert!(
+        !out.contains(&repo),
+        "anonymous search must not list {repo}: {out}"
+    );
 }
