@@ -106,7 +106,13 @@ pub fn distribution_tls(auth: RegAuth, tls: Option<(&Path, &Path)>) -> Option<Di
     let auth_yaml = match &auth {
         RegAuth::None => String::new(),
         RegAuth::Htpasswd(u, p) => {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
+            if !have_tool("htpasswd", require_peers()) {
+                return None;
+            }
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd (apache2-utils)");
             assert!(out.status.success());
             let f = dir.path().join("htpasswd");
             std::fs::write(&f, &out.stdout).unwrap();
