@@ -64,12 +64,14 @@ impl GcGuard {
     }
     pub(crate) fn shared(store: &Store) -> Result<GcGuard> {
         let file = Self::open(store)?;
-        file.lock_shared().map_err(|e| StoreError::io(store.root().join("gc.lock"), e))?;
+        file.lock_shared()
+            .map_err(|e| StoreError::io(store.root().join("gc.lock"), e))?;
         Ok(GcGuard { file })
     }
     pub(crate) fn exclusive(store: &Store) -> Result<GcGuard> {
         let file = Self::open(store)?;
-        file.lock().map_err(|e| StoreError::io(store.root().join("gc.lock"), e))?;
+        file.lock()
+            .map_err(|e| StoreError::io(store.root().join("gc.lock"), e))?;
         Ok(GcGuard { file })
     }
 }
@@ -117,7 +119,9 @@ impl Store {
             let c = self.meta().conn();
             let mut st = c.prepare("SELECT digest FROM lease_blobs WHERE lease = ?1")?;
             let rows = st.query_map([lease.id()], |r| r.get::<_, String>(0))?;
-            rows.filter_map(|r| r.ok()).filter_map(|s| Digest::parse(&s).ok()).collect()
+            rows.filter_map(|r| r.ok())
+                .filter_map(|s| Digest::parse(&s).ok())
+                .collect()
         };
         self.release(lease)?;
         self.collect(Some(&added.into_iter().collect()))
@@ -138,7 +142,13 @@ impl Store {
             let tx = c.transaction()?;
             let dead: Vec<String> = {
                 let mut st = tx.prepare("SELECT id, pid, expires_at FROM leases")?;
-                let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+                let rows = st.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?;
                 rows.filter_map(|r| r.ok())
                     .filter(|(_, pid, exp)| *exp < now || !pid_alive(*pid))
                     .map(|(id, _, _)| id)
@@ -149,9 +159,13 @@ impl Store {
                 tx.execute("DELETE FROM leases WHERE id = ?1", [id])?;
             }
             {
-                let mut st = tx.prepare("SELECT digest FROM images UNION SELECT digest FROM lease_blobs")?;
+                let mut st =
+                    tx.prepare("SELECT digest FROM images UNION SELECT digest FROM lease_blobs")?;
                 let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-                roots.extend(rows.filter_map(|r| r.ok()).filter_map(|s| Digest::parse(&s).ok()));
+                roots.extend(
+                    rows.filter_map(|r| r.ok())
+                        .filter_map(|s| Digest::parse(&s).ok()),
+                );
             }
             tx.commit()?;
         }
@@ -207,7 +221,9 @@ impl Store {
     fn expire_ingests(&self) -> Result<usize> {
         let dir = self.root().join("ingest");
         let mut n = 0;
-        let Ok(rd) = fs::read_dir(&dir) else { return Ok(0) };
+        let Ok(rd) = fs::read_dir(&dir) else {
+            return Ok(0);
+        };
         for e in rd.flatten() {
             let p = e.path();
             let age = fs::metadata(p.join("data"))

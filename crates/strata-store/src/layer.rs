@@ -65,7 +65,11 @@ pub fn clean_path(p: &[u8]) -> String {
 /// malformed tar.
 pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
     let (compression, plain) = decompress(r)?;
-    let mut hr = HashingReader { inner: plain, hasher: Digester::default(), count: 0 };
+    let mut hr = HashingReader {
+        inner: plain,
+        hasher: Digester::default(),
+        count: 0,
+    };
     let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut entries = 0u64;
     {
@@ -82,10 +86,12 @@ pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
                 0
             } else {
                 match e.header().entry_type() {
-                    tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                        e.size()
+                    tar::EntryType::Regular
+                    | tar::EntryType::Continuous
+                    | tar::EntryType::GNUSparse => e.size(),
+                    tar::EntryType::Symlink => {
+                        e.link_name_bytes().map(|l| l.len() as u64).unwrap_or(0)
                     }
-                    tar::EntryType::Symlink => e.link_name_bytes().map(|l| l.len() as u64).unwrap_or(0),
                     _ => 0,
                 }
             };

@@ -117,7 +117,9 @@ pub fn now_nanos() -> i64 {
 }
 
 fn digest_col(s: String) -> rusqlite::Result<Digest> {
-    Digest::parse(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    Digest::parse(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 impl Meta {
@@ -129,7 +131,9 @@ impl Meta {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Meta { conn: Mutex::new(conn) })
+        Ok(Meta {
+            conn: Mutex::new(conn),
+        })
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -208,8 +212,11 @@ impl Meta {
         let now = now_nanos();
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let old: Option<String> =
-            tx.query_row("SELECT digest FROM images WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        let old: Option<String> = tx
+            .query_row("SELECT digest FROM images WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let old = old.map(digest_col).transpose()?;
         match &old {
             Some(o) if o == digest => {
@@ -253,7 +260,8 @@ impl Meta {
     pub fn remove_name(&self, name: &str) -> Result<Option<NameRecord>> {
         let rec = self.name(name)?;
         if rec.is_some() {
-            self.conn().execute("DELETE FROM images WHERE name = ?1", [name])?;
+            self.conn()
+                .execute("DELETE FROM images WHERE name = ?1", [name])?;
         }
         Ok(rec)
     }
@@ -276,7 +284,9 @@ impl Meta {
         let mut st = c.prepare(
             "SELECT name, digest, media_type, size, created_at, updated_at FROM images ORDER BY name",
         )?;
-        let rows = st.query_map([], row_to_name)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([], row_to_name)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -286,7 +296,9 @@ impl Meta {
         let mut st = c.prepare(
             "SELECT name, digest, media_type, size, created_at, updated_at FROM images WHERE digest = ?1 ORDER BY name",
         )?;
-        let rows = st.query_map([digest.to_string()], row_to_name)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([digest.to_string()], row_to_name)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -305,7 +317,9 @@ impl Meta {
         let c = self.conn();
         let mut st = c.prepare("SELECT digest, size FROM blobs")?;
         let rows = st
-            .query_map([], |r| Ok((digest_col(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?
+            .query_map([], |r| {
+                Ok((digest_col(r.get(0)?)?, r.get::<_, i64>(1)? as u64))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
