@@ -10,6 +10,7 @@
 //! * [`osv`], [`vulndb`], [`matcher`], [`severity`]: OSV records in a local SQLite
 //!   database and exact matching against them.
 //! * [`report`]: vulnerability reports (ignore rules, filters, JSON, SARIF, CycloneDX).
+//! * [`update`]: downloading OSV's per-ecosystem exports into the database.
 //! * [`zip`]: a small ZIP reader (OSV exports, Java archives).
 
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod sbom;
 pub mod scan;
 pub mod severity;
+pub mod update;
 pub mod version;
 pub mod vulndb;
 pub mod zip;

@@ -175,6 +175,13 @@ impl VulnDb {
         }
         let tx = self.conn.transaction()?;
         {
+            // Loading a source again replaces what it brought before (records it no
+            // longer has go away).
+            tx.execute(
+                "DELETE FROM affected WHERE vuln_id IN (SELECT id FROM vulns WHERE source = ?1)",
+                params![source],
+            )?;
+            tx.execute("DELETE FROM vulns WHERE source = ?1", params![source])?;
             let mut del = tx.prepare("DELETE FROM affected WHERE vuln_id = ?1")?;
             let mut ins = tx.prepare(
                 "INSERT OR REPLACE INTO vulns(id, modified, withdrawn, source, record) VALUES (?1, ?2, ?3, ?4, ?5)",

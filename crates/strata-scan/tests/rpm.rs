@@ -34,7 +34,7 @@ fn header(
     string(1044, srpm, &mut entries, &mut data);
     string(1014, "MIT", &mut entries, &mut data);
     if let Some(e) = epoch {
-        while data.len() % 4 != 0 {
+        while !data.len().is_multiple_of(4) {
             data.push(0);
         }
         entries.push((1003, 4, data.len() as u32, 1));
@@ -42,7 +42,7 @@ fn header(
     }
     if !files.is_empty() {
         let dirs: Vec<&str> = files.iter().map(|f| f.0).collect();
-        while data.len() % 4 != 0 {
+        while !data.len().is_multiple_of(4) {
             data.push(0);
         }
         entries.push((1116, 4, data.len() as u32, files.len() as u32));
@@ -138,7 +138,7 @@ fn ndb_db(blobs: &[Vec<u8>]) -> Vec<u8> {
     d[0..4].copy_from_slice(b"RpmP");
     d[12..16].copy_from_slice(&1u32.to_le_bytes());
     for (i, b) in blobs.iter().enumerate() {
-        while d.len() % 16 != 0 {
+        while !d.len().is_multiple_of(16) {
             d.push(0);
         }
         let blk = d.len() / 16;
@@ -153,7 +153,7 @@ fn ndb_db(blobs: &[Vec<u8>]) -> Vec<u8> {
         d.extend_from_slice(&(b.len() as u32).to_le_bytes());
         d.extend_from_slice(b);
     }
-    while d.len() % 16 != 0 {
+    while !d.len().is_multiple_of(16) {
         d.push(0);
     }
     d

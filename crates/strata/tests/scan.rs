@@ -386,3 +386,119 @@ fn vulndb_import_is_atomic_from_the_cli() {
         serde_json::from_str(&env.ok(&["vulndb", "status", "--format", "json"])).unwrap();
     assert_eq!(st["records"], 3);
 }
+
+/// A small HTTP/1.1 file server on 127.0.0.1 (real TCP) serving `files` by path.
+fn serve(files: Vec<(String, Vec<u8>)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/zip\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = s.write_all(body);
+                }
+                None => {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn vulndb_update_from_a_local_server() {
+    let env = Env::new();
+    debian_image(&env);
+    let rec = |id: &str, eco: &str, name: &str| {
+        serde_json::to_vec(&osv(
+            id,
+            eco,
+            name,
+            serde_json::json!([{"introduced": "0"}, {"fixed": "9.9-1"}]),
+        ))
+        .unwrap()
+    };
+    let debian = strata_scan::zip::build(&[
+        (
+            "DEBIAN-CVE-2024-1000.json",
+            &rec("DEBIAN-CVE-2024-1000", "Debian:12", "curl"),
+        ),
+        (
+            "DEBIAN-CVE-2024-1001.json",
+            &rec("DEBIAN-CVE-2024-1001", "Debian:11", "curl"),
+        ),
+    ]);
+    let rocky = strata_scan::zip::build(&[(
+        "RLSA-2024-1.json",
+        &rec("RLSA-2024-1", "Rocky Linux:9", "bash"),
+    )]);
+    let base = serve(vec![
+        ("/osv/Debian/all.zip".into(), debian),
+        ("/osv/Rocky%20Linux/all.zip".into(), rocky),
+    ]);
+    let o = env.run(&[
+        "vulndb",
+        "update",
+        "--base-url",
+        &format!("{base}/osv"),
+        "Debian",
+        "Rocky Linux",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Debian: downloaded") && err.contains("imported 2 records"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Updated 2 ecosystems (3 records)"));
+    let status = env.ok(&["vulndb", "status"]);
+    assert!(
+        status.contains("Records:    3")
+            && status.contains("Rocky Linux")
+            && status.contains("update"),
+        "{status}"
+    );
+    let table = env.ok(&["image", "vulns", "scan/debian:12"]);
+    assert!(
+        table.contains("DEBIAN-CVE-2024-1000") && !table.contains("DEBIAN-CVE-2024-1001"),
+        "{table}"
+    );
+    // An ecosystem the server does not have: a clear error, the database unchanged.
+    let err = env.fails(
+        &[
+            "vulndb",
+            "update",
+            "--base-url",
+            &format!("{base}/osv"),
+            "NoSuch",
+        ],
+        1,
+    );
+    assert!(err.contains("NoSuch: GET") && err.contains("404"), "{err}");
+    let st: Value =
+        serde_json::from_str(&env.ok(&["vulndb", "status", "--format", "json"])).unwrap();
+    assert_eq!(st["records"], 3);
+    // With no ecosystem named, those fetched before are fetched again.
+    let o = env.run(&["vulndb", "update", "--base-url", &format!("{base}/osv")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Updated 2 ecosystems"));
+}

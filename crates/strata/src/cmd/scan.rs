@@ -339,6 +339,94 @@ pub enum VulndbCommand {
     Import(ImportArgs),
     /// Show the database's sources, record counts and age
     Status(StatusArgs),
+    /// Download OSV's per-ecosystem archives (ECOSYSTEM/all.zip) and import them
+    Update(UpdateArgs),
+}
+
+/// `vulndb update` flags.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Ecosystems to fetch (default: those fetched before, else Debian, Ubuntu, Alpine, Rocky Linux, AlmaLinux, PyPI, npm, Go, crates.io, Maven, RubyGems)
+    pub ecosystems: Vec<String>,
+    /// Where the archives are (default: $STRATA_OSV_URL, else OSV's public bucket)
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Vulnerability database file (default: $STRATA_VULNDB, else <root>/vulndb/osv.db)
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+fn run_update(a: UpdateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    use strata_scan::update::{self, Progress};
+    let base = a
+        .base_url
+        .or_else(|| {
+            std::env::var("STRATA_OSV_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| update::DEFAULT_BASE_URL.to_string());
+    let mut db = strata_scan::vulndb::VulnDb::open(&db_path(ctx, a.db.as_deref()))?;
+    let mut ecos = a.ecosystems;
+    if ecos.is_empty() {
+        ecos = update::previous_ecosystems(&db)?;
+    }
+    if ecos.is_empty() {
+        ecos = update::DEFAULT_ECOSYSTEMS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    let tty = std::io::stderr().is_terminal();
+    let mut last_shown = std::time::Instant::now();
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Downloading {
+            ecosystem,
+            done,
+            total,
+        } => {
+            if tty && last_shown.elapsed() >= std::time::Duration::from_millis(100) {
+                last_shown = std::time::Instant::now();
+                let of = total
+                    .map(|t| format!("/{}", strata_format::human::size(t)))
+                    .unwrap_or_default();
+                eprint!(
+                    "\r\x1b[K{ecosystem}: downloading {}{of}",
+                    strata_format::human::size(done)
+                );
+            }
+        }
+        Progress::Imported {
+            ecosystem,
+            bytes,
+            report,
+        } => {
+            if tty {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!(
+                "{ecosystem}: downloaded {}, imported {} records",
+                strata_format::human::size(bytes),
+                report.records
+            );
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let done = rt.block_on(update::update(&mut db, &base, &ecos, &mut progress));
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let done = done?;
+    let total: usize = done.iter().map(|(_, r)| r.records).sum();
+    println!(
+        "Updated {} ecosystem{} ({total} records)",
+        done.len(),
+        if done.len() == 1 { "" } else { "s" }
+    );
+    Ok(0)
 }
 
 /// `vulndb import` flags.
@@ -366,6 +454,7 @@ pub struct StatusArgs {
 /// Runs a `strata vulndb` command.
 pub fn run_vulndb(cmd: VulndbCommand, ctx: &Ctx) -> anyhow::Result<i32> {
     match cmd {
+        VulndbCommand::Update(a) => run_update(a, ctx),
         VulndbCommand::Import(a) => {
             let mut db = strata_scan::vulndb::VulnDb::open(&db_path(ctx, a.db.as_deref()))?;
             for p in &a.paths {
