@@ -1343,7 +1343,13 @@ fn a_load_waits_for_a_concurrent_load_writing_the_same_blob() {
             archive::load(&s, r, LoadOptions::default()).map(|r| r.images[0].id.clone())
         })
     };
-    while !s.ingests().unwrap().iter().any(|i| i.offset > 0) {
+    let big_ref = format!("load-{}", Digest::sha256_of(&big));
+    while !s
+        .ingests()
+        .unwrap()
+        .iter()
+        .any(|i| i.reference == big_ref && i.offset > 0)
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // The second load of the same archive must wait for the first, not fail.
