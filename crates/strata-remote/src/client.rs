@@ -8,6 +8,9 @@
 //! it was meant for.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +58,75 @@ fn host_port(u: &Url) -> String {
         _ => String::new(),
     }
 }
+
+/// A request body that can be sent again on a retry: bytes in memory, or a range of a
+/// file streamed from disk (counting what went out in `sent`).
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// `len` bytes of `path` from `offset`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+        /// Bytes handed to the connection so far (reset on each attempt).
+        sent: Arc<AtomicU64>,
+    },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    fn to_reqwest(&self) -> Result<reqwest::Body> {
+        match self {
+            Body::Bytes(b) => Ok(reqwest::Body::from(b.clone())),
+            Body::File {
+                path,
+                offset,
+                len,
+                sent,
+            } => {
+                let mut f = std::fs::File::open(path).map_err(|e| RemoteError::io(path, e))?;
+                f.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| RemoteError::io(path, e))?;
+                sent.store(0, Ordering::SeqCst);
+                let stream = futures_util::stream::unfold(
+                    (f, *len, sent.clone()),
+                    |(mut f, rem, sent)| async move {
+                        if rem == 0 {
+                            return None;
+                        }
+                        let n = rem.min(256 * 1024) as usize;
+                        let mut buf = vec![0u8; n];
+                        match f.read_exact(&mut buf) {
+                            Ok(()) => {
+                                sent.fetch_add(n as u64, Ordering::SeqCst);
+                                Some((
+                                    Ok::<Bytes, std::io::Error>(Bytes::from(buf)),
+                                    (f, rem - n as u64, sent),
+                                ))
+                            }
+                            Err(e) => Some((Err(e), (f, 0, sent))),
+                        }
+                    },
+                );
+                Ok(reqwest::Body::wrap_stream(stream))
+            }
+        }
+    }
+}
+
+/// Blobs up to this size are uploaded with a single PUT from memory.
+const MONOLITHIC_MAX: u64 = 8 << 20;
 
 /// A manifest or index as fetched: exact bytes, media type and digest (verified).
 #[derive(Debug, Clone)]
@@ -520,7 +592,7 @@ impl Client {
         method: Method,
         url: Url,
         headers: HeaderMap,
-        body: Option<Bytes>,
+        body: Option<Body>,
     ) -> Result<reqwest::Response> {
         let attempts = self.inner.config.max_attempts.max(1);
         let mut attempt = 0;
@@ -571,7 +643,7 @@ impl Client {
         method: Method,
         url: Url,
         headers: HeaderMap,
-        body: Option<Bytes>,
+        body: Option<Body>,
     ) -> Result<reqwest::Response> {
         let mut retried = false;
         let mut scopes: Vec<String> = scopes.to_vec();
@@ -591,7 +663,7 @@ impl Client {
                     }
                 }
                 match &body {
-                    Some(b) => req = req.header(CONTENT_LENGTH, b.len()).body(b.clone()),
+                    Some(b) => req = req.header(CONTENT_LENGTH, b.len()).body(b.to_reqwest()?),
                     None if method == Method::PUT
                         || method == Method::POST
                         || method == Method::PATCH =>
@@ -1033,82 +1105,93 @@ impl Client {
         }
     }
 
-    /// Uploads a blob read by `read_at(offset, len)`: one PUT when it fits in
-    /// `chunk_size`, else PATCH chunks then a closing PUT. `progress` gets bytes sent.
-    pub async fn push_blob<F, P>(
+    /// Uploads the blob in file `path`: one PUT from memory when it is small; else, when
+    /// `chunk_size` is 0, one streamed PATCH (Docker's way) then a closing PUT; else
+    /// PATCH chunks of `chunk_size` with `Content-Range`, then the PUT. `progress` gets
+    /// the bytes sent so far.
+    pub async fn push_blob<P: FnMut(u64)>(
         &self,
         repo: &Reference,
         desc: &Descriptor,
+        path: &Path,
         chunk_size: u64,
-        mut read_at: F,
         mut progress: P,
-    ) -> Result<()>
-    where
-        F: FnMut(u64, usize) -> std::io::Result<Vec<u8>>,
-        P: FnMut(u64),
-    {
+    ) -> Result<()> {
         let ep = self.endpoint(repo.domain()).await?;
         let scopes = vec![repo_scope(repo.path(), "pull,push")];
-        let chunk_size = chunk_size.max(1);
         let mut loc = self.start_upload(&ep, &scopes, repo).await?;
-        let io = |e: std::io::Error| {
-            RemoteError::Transport(format!("reading blob {}: {e}", desc.digest))
+        let octets = || {
+            let mut h = HeaderMap::new();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h
         };
         let mut put_body = None;
-        if desc.size <= chunk_size {
-            put_body = Some(Bytes::from(read_at(0, desc.size as usize).map_err(io)?));
+        if desc.size <= MONOLITHIC_MAX && (chunk_size == 0 || desc.size <= chunk_size) {
+            let mut f = std::fs::File::open(path).map_err(|e| RemoteError::io(path, e))?;
+            let mut buf = Vec::with_capacity(desc.size as usize);
+            (&mut f)
+                .take(desc.size + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| RemoteError::io(path, e))?;
+            if buf.len() as u64 != desc.size {
+                return Err(RemoteError::SizeMismatch {
+                    digest: desc.digest.clone(),
+                    expected: desc.size,
+                    actual: buf.len() as u64,
+                });
+            }
+            put_body = Some(Body::Bytes(Bytes::from(buf)));
         } else {
+            let chunk = if chunk_size == 0 {
+                desc.size
+            } else {
+                chunk_size
+            };
             let mut off = 0u64;
             while off < desc.size {
-                let n = chunk_size.min(desc.size - off) as usize;
-                let data = read_at(off, n).map_err(io)?;
-                if data.len() != n {
-                    return Err(RemoteError::SizeMismatch {
-                        digest: desc.digest.clone(),
-                        expected: desc.size,
-                        actual: off + data.len() as u64,
-                    });
-                }
-                let mut h = HeaderMap::new();
-                h.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                );
-                h.insert(
-                    reqwest::header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("{}-{}", off, off + n as u64 - 1))
-                        .expect("ascii"),
-                );
-                let resp = self
-                    .send(
-                        &ep,
-                        &scopes,
-                        Method::PATCH,
-                        loc.clone(),
-                        h,
-                        Some(Bytes::from(data)),
-                    )
-                    .await?;
-                if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
-                    return Err(
-                        Self::error(resp, &format!("uploading blob {}", desc.digest)).await,
+                let n = chunk.min(desc.size - off);
+                let mut h = octets();
+                if chunk < desc.size {
+                    h.insert(
+                        reqwest::header::CONTENT_RANGE,
+                        HeaderValue::from_str(&format!("{}-{}", off, off + n - 1)).expect("ascii"),
                     );
                 }
+                let sent = Arc::new(AtomicU64::new(0));
+                let body = Body::File {
+                    path: path.to_path_buf(),
+                    offset: off,
+                    len: n,
+                    sent: sent.clone(),
+                };
+                let fut = self.send(&ep, &scopes, Method::PATCH, loc.clone(), h, Some(body));
+                tokio::pin!(fut);
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                let resp = loop {
+                    tokio::select! {
+                        r = &mut fut => break r?,
+                        _ = tick.tick() => progress(off + sent.load(Ordering::SeqCst)),
+                    }
+                };
+                if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
+                    return Err(match resp.status() {
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RemoteError::PushDenied,
+                        _ => Self::error(resp, &format!("uploading blob {}", desc.digest)).await,
+                    });
+                }
                 loc = location(&resp, &loc)?;
-                off += n as u64;
+                off += n;
                 progress(off);
             }
         }
         let mut put = loc.clone();
         put.query_pairs_mut()
             .append_pair("digest", &desc.digest.to_string());
-        let mut h = HeaderMap::new();
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
         let resp = self
-            .send(&ep, &scopes, Method::PUT, put, h, put_body)
+            .send(&ep, &scopes, Method::PUT, put, octets(), put_body)
             .await?;
         match resp.status() {
             StatusCode::CREATED
@@ -1142,7 +1225,14 @@ impl Client {
         );
         let digest = Digest::sha256_of(&bytes);
         let resp = self
-            .send(&ep, &scopes, Method::PUT, url, h, Some(Bytes::from(bytes)))
+            .send(
+                &ep,
+                &scopes,
+                Method::PUT,
+                url,
+                h,
+                Some(Body::Bytes(Bytes::from(bytes))),
+            )
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(resp

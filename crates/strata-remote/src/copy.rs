@@ -9,7 +9,7 @@
 //! change: manifests are copied byte for byte.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -330,21 +330,7 @@ async fn layout_to_registry<F: FnMut(Event)>(
                 });
                 continue;
             }
-            let mut f = File::open(&p).map_err(|e| RemoteError::io(&p, e))?;
-            client
-                .push_blob(
-                    r,
-                    blob,
-                    64 << 20,
-                    |off, len| {
-                        f.seek(SeekFrom::Start(off))?;
-                        let mut buf = vec![0u8; len];
-                        f.read_exact(&mut buf)?;
-                        Ok(buf)
-                    },
-                    |_| {},
-                )
-                .await?;
+            client.push_blob(r, blob, &p, 0, |_| {}).await?;
             progress(Event::Blob {
                 digest: blob.digest.clone(),
                 layer,

@@ -9,7 +9,6 @@
 //! stored so the digest does not change.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use strata_oci::{media, Descriptor, Digest, Document, Platform, Reference};
@@ -25,7 +24,7 @@ use crate::event::{Event, Status};
 pub struct PushOptions {
     /// Blobs uploaded at once (Docker's default: 5).
     pub max_concurrent_uploads: usize,
-    /// Blobs larger than this go up in PATCH chunks of this size.
+    /// Large blobs go up in PATCH chunks of this size; 0 streams each in one PATCH.
     pub chunk_size: u64,
     /// Push only this platform's manifest of an index (the tag then names it).
     pub platform: Option<Platform>,
@@ -35,7 +34,7 @@ impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
             max_concurrent_uploads: 5,
-            chunk_size: 64 << 20,
+            chunk_size: 0,
             platform: None,
         }
     }
@@ -248,21 +247,10 @@ pub async fn push<F: FnMut(Event)>(
                         return Ok(0);
                     }
                 }
-                let mut f = store.open_blob(&d.digest)?;
+                let path = store.blob_path(&d.digest);
                 send(Status::Pushing, 0);
                 client
-                    .push_blob(
-                        &repo,
-                        &d,
-                        chunk,
-                        |off, len| {
-                            f.seek(SeekFrom::Start(off))?;
-                            let mut buf = vec![0u8; len];
-                            f.read_exact(&mut buf)?;
-                            Ok(buf)
-                        },
-                        |done| send(Status::Pushing, done),
-                    )
+                    .push_blob(&repo, &d, &path, chunk, |done| send(Status::Pushing, done))
                     .await?;
                 send(Status::Pushed, d.size);
                 Ok(d.size)

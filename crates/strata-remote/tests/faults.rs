@@ -13,7 +13,7 @@ use strata_oci::Reference;
 use strata_remote::{Client, Event, PullOptions, PushOptions};
 use strata_store::Store;
 
-const BIG: usize = 3_000_000;
+const BIG: usize = 9_000_000;
 
 /// Pushes an image with one big incompressible layer and a small one; returns the
 /// repository path and the big layer's compressed size.
