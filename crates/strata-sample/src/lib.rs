@@ -562,29 +562,38 @@ struct Step {
     layer: Option<Vec<u8>>,
 }
 
+/// The labels, keys sorted as Go's JSON encoder (and so every Docker-built config) has them.
 fn labels() -> Value {
     json!({
-        "org.opencontainers.image.title": REPOSITORY,
-        "org.opencontainers.image.description": DESCRIPTION,
-        "org.opencontainers.image.version": VERSION,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.vendor": "Strata",
         "org.opencontainers.image.created": APP_CREATED,
+        "org.opencontainers.image.description": DESCRIPTION,
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.title": REPOSITORY,
+        "org.opencontainers.image.vendor": "Strata",
+        "org.opencontainers.image.version": VERSION,
     })
 }
 
 fn platform_image(arch: &str, variant: Option<&str>) -> PlatformImage {
     let base = base_layer(arch);
     let base_id = Digest::sha256_of(&base);
-    let label_step = labels()
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
+    // The LABEL instruction as the Dockerfile would have it (the config's keys are sorted).
+    let label_step = [
+        "title",
+        "description",
+        "version",
+        "licenses",
+        "vendor",
+        "created",
+    ]
+    .iter()
+    .map(|k| {
+        let key = format!("org.opencontainers.image.{k}");
+        let v = labels()[&key].as_str().unwrap_or_default().to_string();
+        format!("{key}={v}")
+    })
+    .collect::<Vec<_>>()
+    .join(" ");
     let steps = vec![
         Step {
             created: BASE_CREATED,
@@ -693,8 +702,8 @@ fn platform_image(arch: &str, variant: Option<&str>) -> PlatformImage {
             "config": config.descriptor(),
             "layers": layers.iter().map(Blob::descriptor).collect::<Vec<_>>(),
             "annotations": {
-                "org.opencontainers.image.description": DESCRIPTION,
                 "org.opencontainers.image.created": APP_CREATED,
+                "org.opencontainers.image.description": DESCRIPTION,
             },
         }),
     );
@@ -738,10 +747,10 @@ impl Sample {
                 "mediaType": media::OCI_INDEX,
                 "manifests": manifests,
                 "annotations": {
-                    "org.opencontainers.image.title": REPOSITORY,
-                    "org.opencontainers.image.description": DESCRIPTION,
-                    "org.opencontainers.image.version": VERSION,
                     "org.opencontainers.image.created": APP_CREATED,
+                    "org.opencontainers.image.description": DESCRIPTION,
+                    "org.opencontainers.image.title": REPOSITORY,
+                    "org.opencontainers.image.version": VERSION,
                 },
             }),
         );

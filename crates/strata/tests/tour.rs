@@ -345,3 +345,52 @@ fn registry_serve_demo_serves_the_sample() {
     kill(child.id(), "-TERM");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn docker_pulls_and_searches_the_demo_registry_like_strata() {
+    if !common::docker_available() {
+        return;
+    }
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["registry", "serve", "--demo", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let text = read_until(&mut err, "strata registry listening on ");
+    let host = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strata registry listening on "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut err, &mut std::io::sink());
+    });
+    let image = format!("{host}/welcome-to-strata");
+    // search: the same table, byte for byte.
+    let theirs = common::docker(&["search", &format!("{host}/welcome")]);
+    let ours = env.ok(&["search", &format!("{host}/welcome")]);
+    assert_eq!(ours, theirs);
+    // pull: Docker accepts the sample, and history and size agree with Strata's.
+    common::docker(&["pull", "-q", &image]);
+    env.ok(&["pull", "-q", &image]);
+    let fmt = "{{.CreatedBy}}|{{.Size}}|{{.Comment}}";
+    let theirs = common::docker(&["history", "--no-trunc", "--format", fmt, &image]);
+    let ours = env.ok(&["image", "history", "--no-trunc", "--format", fmt, &image]);
+    let size_fmt = "{{.Size}}";
+    let their_size = common::docker(&["image", "ls", "--format", size_fmt, &image]);
+    let our_size = env.ok(&["image", "ls", "--format", size_fmt, &image]);
+    let labels = "{{json .Config.Labels}}";
+    let their_labels = common::docker(&["image", "inspect", "--format", labels, &image]);
+    let our_labels = env.ok(&["image", "inspect", "--format", labels, &image]);
+    common::docker(&["rmi", &image]);
+    kill(child.id(), "-TERM");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(ours, theirs);
+    assert_eq!(our_size, their_size);
+    assert_eq!(our_labels, their_labels);
+}
