@@ -233,6 +233,8 @@ impl MergedFs {
                 _ => {}
             }
         }
+        // Read to the end so a streamed layer is consumed (and checked) whole.
+        std::io::copy(&mut ar.into_inner(), &mut std::io::sink()).map_err(bad)?;
         Ok(changed)
     }
 

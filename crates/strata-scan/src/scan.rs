@@ -26,9 +26,9 @@ pub struct ScanResult {
 
 /// Scans layers given in order (base first) with readers of their (possibly
 /// compressed) tars.
-pub fn scan_layers<I>(layers: I) -> Result<ScanResult, ScanError>
+pub fn scan_layers<'a, I>(layers: I) -> Result<ScanResult, ScanError>
 where
-    I: IntoIterator<Item = Result<(LayerRef, Box<dyn Read>), ScanError>>,
+    I: IntoIterator<Item = Result<(LayerRef, Box<dyn Read + 'a>), ScanError>>,
 {
     let mut fs = MergedFs::new();
     let mut refs = Vec::new();

@@ -329,7 +329,7 @@ fn sqlite_ndb_and_bdb_databases() {
         &refs,
     );
     assert!(big.len() > 8192);
-    let got = strata_scan::catalog::rpm::bdb_blobs(&bdb_db(&[big.clone()])).unwrap();
+    let got = strata_scan::catalog::rpm::bdb_blobs(&bdb_db(std::slice::from_ref(&big))).unwrap();
     assert_eq!(got, vec![big]);
     let h = strata_scan::catalog::rpm::parse_header(&got[0]).unwrap();
     assert_eq!(h.files.len(), 800);

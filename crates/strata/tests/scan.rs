@@ -502,3 +502,74 @@ fn vulndb_update_from_a_local_server() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Updated 2 ecosystems"));
 }
+
+/// `--remote` scans an image in a registry (Strata's own, on loopback) without adding
+/// anything to the local store.
+#[test]
+fn sbom_and_vulns_of_a_remote_image() {
+    use std::io::BufRead;
+    let env = Env::new();
+    debian_image(&env);
+    let mut child = env
+        .cmd(&["registry", "serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut host = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("strata registry listening on ") {
+            host = rest.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+    }
+    assert!(!host.is_empty(), "registry did not start");
+    std::thread::spawn(move || for _ in err.lines() {});
+    let remote = format!("{host}/scan/debian:12");
+    env.ok(&["tag", "scan/debian:12", &remote]);
+    env.ok(&["push", &remote]);
+
+    let other = Env::new();
+    let j: Value = serde_json::from_str(
+        &other.ok(&["image", "sbom", "--remote", "--format", "json", &remote]),
+    )
+    .unwrap();
+    let names: Vec<&str> = j["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["curl", "libc6", "libssl3"]);
+    assert_eq!(
+        j["packages"][0]["layer"]["created_by"],
+        "/bin/sh -c apt-get install -y curl"
+    );
+    assert_eq!(j["image"]["name"], remote);
+    import_records(&other);
+    let table = other.ok(&["image", "vulns", "--remote", &remote]);
+    assert!(
+        table.contains("DEBIAN-CVE-2024-0001") && table.contains("Total: 2"),
+        "{table}"
+    );
+    // Nothing was added to the local store.
+    assert_eq!(other.ok(&["images", "-q"]).trim(), "");
+    assert!(blob_files(&other.root()).is_empty());
+    let err = other.fails(
+        &[
+            "image",
+            "sbom",
+            "--remote",
+            &format!("{host}/scan/nosuch:1"),
+        ],
+        1,
+    );
+    assert!(!err.is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
+}

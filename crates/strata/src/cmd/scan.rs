@@ -26,6 +26,9 @@ pub struct SbomArgs {
     /// Write to a file instead of STDOUT
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Scan the image in its registry without adding it to the store
+    #[arg(long)]
+    pub remote: bool,
 }
 
 /// The scan of a local image with the subject naming it.
@@ -45,6 +48,160 @@ fn scan_local(
     let subject = Subject {
         name,
         id: img.id().to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        timestamp: String::new(),
+    };
+    Ok((result, subject))
+}
+
+fn scan_any(
+    ctx: &Ctx,
+    word: &str,
+    platform: Option<&str>,
+    remote: bool,
+) -> anyhow::Result<(ScanResult, Subject)> {
+    if remote {
+        scan_remote(word, platform)
+    } else {
+        scan_local(ctx, word, platform)
+    }
+}
+
+/// A layer streamed from a registry as a blocking reader; the bytes are checked against
+/// the layer's digest when the stream ends.
+struct RemoteLayer<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    stream: strata_remote::client::BlobStream,
+    chunk: bytes_buf::Chunk,
+    digester: Option<strata_oci::Digester>,
+    expected: strata_oci::Digest,
+}
+
+mod bytes_buf {
+    /// The unread part of the current chunk.
+    #[derive(Default)]
+    pub struct Chunk {
+        pub data: Vec<u8>,
+        pub pos: usize,
+    }
+}
+
+impl std::io::Read for RemoteLayer<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.pos >= self.chunk.data.len() {
+            let next = self
+                .rt
+                .block_on(self.stream.chunk())
+                .map_err(|e| std::io::Error::other(format!("layer {}: {e}", self.expected)))?;
+            match next {
+                Some(b) => {
+                    if let Some(d) = self.digester.as_mut() {
+                        d.update(&b);
+                    }
+                    self.chunk = bytes_buf::Chunk {
+                        data: b.to_vec(),
+                        pos: 0,
+                    };
+                }
+                None => {
+                    if let Some(d) = self.digester.take() {
+                        let got = d.finish();
+                        if got != self.expected {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("layer {}: content has digest {got}", self.expected),
+                            ));
+                        }
+                    }
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.data.len() - self.chunk.pos);
+        buf[..n].copy_from_slice(&self.chunk.data[self.chunk.pos..self.chunk.pos + n]);
+        self.chunk.pos += n;
+        Ok(n)
+    }
+}
+
+/// Scans an image in its registry: fetches the manifest (the platform's entry of an
+/// index), the config and each layer as a stream, keeping nothing in the store.
+fn scan_remote(word: &str, platform: Option<&str>) -> anyhow::Result<(ScanResult, Subject)> {
+    use strata_oci::{Descriptor, Document, ImageConfig, Platform, Reference};
+    let mut r = Reference::parse_normalized(word).map_err(|e| anyhow!("{e}"))?;
+    if r.tag().is_none() && r.digest().is_none() {
+        r = r.with_tag("latest").map_err(|e| anyhow!("{e}"))?;
+    }
+    let want = match platform.filter(|p| !p.is_empty()) {
+        Some(p) => Platform::parse(p).map_err(|e| anyhow!("{e}"))?,
+        None => Platform::host(),
+    };
+    let client = strata_remote::Client::new(strata_remote::ClientConfig::load()?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let top = rt.block_on(client.fetch_manifest(&r))?;
+    let target = top.descriptor();
+    let (manifest_descriptor, manifest) = match Document::parse(&top.bytes, Some(&top.media_type))?
+    {
+        Document::Manifest(m) => (target.clone(), m),
+        Document::Index(i) => {
+            let entry = i
+                .manifests
+                .iter()
+                .find(|d| {
+                    strata_oci::media::is_manifest(&d.media_type)
+                        && d.platform.as_ref().is_some_and(|p| want.matches(p))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow!("no matching manifest for {want} in the manifest list entries")
+                })?;
+            let at = r.with_digest(entry.digest.clone());
+            let fm = rt.block_on(client.fetch_manifest(&at))?;
+            match Document::parse(&fm.bytes, Some(&fm.media_type))? {
+                Document::Manifest(m) => (entry, m),
+                Document::Index(_) => {
+                    return Err(anyhow!("{word}: nested index entries are not images"))
+                }
+            }
+        }
+    };
+    let config_raw = rt.block_on(client.fetch_blob_bytes(&r, &manifest.config))?;
+    let config = ImageConfig::parse(&config_raw)?;
+    let image = strata_store::ResolvedImage {
+        target: target.clone(),
+        manifest_descriptor,
+        layers: manifest
+            .layers
+            .iter()
+            .map(|l: &Descriptor| (l.clone(), None))
+            .collect(),
+        manifest,
+        config,
+        config_raw,
+    };
+    let refs = strata_scan::scan::layer_refs(&image);
+    let rt_ref = &rt;
+    let client_ref = &client;
+    let repo = &r;
+    let items = image.layers.iter().zip(refs).map(move |((d, _), lr)| {
+        let stream = rt_ref
+            .block_on(client_ref.fetch_blob(repo, d, 0))
+            .map_err(|e| strata_scan::ScanError::Layer(format!("layer {}: {e}", d.digest)))?;
+        let reader: Box<dyn std::io::Read + '_> = Box::new(RemoteLayer {
+            rt: rt_ref,
+            stream,
+            chunk: bytes_buf::Chunk::default(),
+            digester: Some(strata_oci::Digester::default()),
+            expected: d.digest.clone(),
+        });
+        Ok((lr, reader))
+    });
+    let result = strata_scan::scan_layers(items)?;
+    let subject = Subject {
+        name: r.to_string(),
+        id: target.digest.to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         timestamp: String::new(),
     };
@@ -159,7 +316,7 @@ pub fn run_sbom(args: SbomArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             args.format
         ));
     }
-    let (r, s) = scan_local(ctx, &args.image, args.platform.as_deref())?;
+    let (r, s) = scan_any(ctx, &args.image, args.platform.as_deref(), args.remote)?;
     emit(args.output.as_deref(), &render_sbom(&args.format, &r, &s)?)?;
     Ok(0)
 }
@@ -205,6 +362,9 @@ pub struct VulnsArgs {
     /// Write to a file instead of STDOUT
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Scan the image in its registry without adding it to the store
+    #[arg(long)]
+    pub remote: bool,
 }
 
 fn parse_severity(s: &str) -> anyhow::Result<strata_scan::severity::Severity> {
@@ -246,7 +406,7 @@ pub fn run_vulns(args: VulnsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ));
     }
     let db = strata_scan::vulndb::VulnDb::open(&path)?;
-    let (scan, subject) = scan_local(ctx, &args.image, args.platform.as_deref())?;
+    let (scan, subject) = scan_any(ctx, &args.image, args.platform.as_deref(), args.remote)?;
     let all = strata_scan::matcher::match_scan(&db, &scan)?;
     let today = chrono::Utc::now().date_naive();
     let filter = report::Filter {
