@@ -198,7 +198,17 @@ fn push_pull_output_and_errors() {
     // -a pulls every tag.
     let v2 = format!("{}/cli/app:v2", reg.host);
     image(&a.env, &v2, 2);
-    a.ok(&["push", &v2]);
+    // push -a: every local tag of the repository.
+    let all = a.ok(&["push", "-a", &repo]);
+    assert!(
+        all.contains("v1: digest: ") && all.contains("v2: digest: "),
+        "{all}"
+    );
+    let err = a.fails(&["push", "-a", &name]);
+    assert!(
+        err.contains("tag can't be used with --all-tags/-a"),
+        "{err}"
+    );
     let c = REnv::new();
     let out = c.ok(&["pull", "-a", &repo]);
     assert!(
