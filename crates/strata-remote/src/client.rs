@@ -1294,7 +1294,8 @@ impl Client {
         let scopes = vec![repo_scope(repo.path(), "pull")];
         let ep = self.endpoint(repo.domain()).await?;
         let mut url = Self::url(&ep, &format!("/v2/{}/tags/list", repo.path()))?;
-        url.query_pairs_mut().append_pair("n", "1000");
+        url.query_pairs_mut()
+            .append_pair("n", &self.inner.config.page_size.max(1).to_string());
         self.paginate(
             &ep,
             &scopes,
@@ -1317,7 +1318,8 @@ impl Client {
         let scopes = vec!["registry:catalog:*".to_string()];
         let ep = self.endpoint(domain).await?;
         let mut url = Self::url(&ep, "/v2/_catalog")?;
-        url.query_pairs_mut().append_pair("n", "1000");
+        url.query_pairs_mut()
+            .append_pair("n", &self.inner.config.page_size.max(1).to_string());
         self.paginate(
             &ep,
             &scopes,

@@ -53,6 +53,8 @@ pub struct ClientConfig {
     pub read_timeout: Duration,
     /// User-Agent header.
     pub user_agent: String,
+    /// Entries asked for per page of tags or catalog (`?n=`); `Link` pages are followed.
+    pub page_size: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +110,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
             user_agent: format!("strata/{}", env!("CARGO_PKG_VERSION")),
+            page_size: 1000,
         };
         let p = c.config_dir.join("registries.json");
         match std::fs::read(&p) {

@@ -95,6 +95,29 @@ async fn round_trip_search_index_and_resume() {
         vec!["ours/app"]
     );
     assert_eq!(client.tags(&r(&name)).await.unwrap(), vec!["v1"]);
+    // Pages of two, followed through `Link: rel="next"`.
+    for t in ["v2", "v3", "v4", "v5"] {
+        let tr = r(&format!("{h}/ours/app:{t}"));
+        src.meta()
+            .set_name(
+                &tr.to_string(),
+                &desc.digest,
+                &desc.media_type,
+                desc.size,
+                true,
+            )
+            .unwrap();
+        strata_remote::push(&client, src.clone(), &tr, &PushOptions::default(), |_| {})
+            .await
+            .unwrap();
+    }
+    let mut small = client_config(dir.path());
+    small.page_size = 2;
+    let paged = Client::new(small);
+    assert_eq!(
+        paged.tags(&r(&name)).await.unwrap(),
+        vec!["v1", "v2", "v3", "v4", "v5"]
+    );
 
     // A two-platform index.
     let amd = put_image(
