@@ -319,6 +319,27 @@ async fn token_auth() {
         res.unwrap_err().to_string(),
         format!("pull access denied for {}/private/app, repository does not exist or may require 'docker login'", reg.host)
     );
+    // Docker's identity token (OAuth2 refresh token) in config.json.
+    let idcfg = client_config(&tmp.path().join("identity"));
+    let dc = idcfg.docker_config_dir.clone().unwrap();
+    std::fs::create_dir_all(&dc).unwrap();
+    std::fs::write(
+        dc.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"refresh-bob"}}}}}}"#,
+            reg.host
+        ),
+    )
+    .unwrap();
+    let dst_id = Arc::new(Store::open(tmp.path().join("dst-id")).unwrap());
+    let (res, _) = pull_collect(
+        &Client::new(idcfg),
+        &dst_id,
+        &private,
+        &PullOptions::default(),
+    )
+    .await;
+    assert_eq!(res.unwrap().target.digest, desc.digest);
     let before = ts.requests.load(std::sync::atomic::Ordering::SeqCst);
     let fresh = Client::new(client_config(&tmp.path().join("anon2")));
     let (res, _) = pull_collect(&fresh, &dst, &public, &PullOptions::default()).await;

@@ -259,11 +259,39 @@ impl TokenServer {
                     let line = req.lines().next().unwrap_or("").to_string();
                     let target = line.split(' ').nth(1).unwrap_or("/");
                     let url = reqwest::Url::parse(&format!("http://x{target}")).unwrap();
-                    let scopes: Vec<String> = url
+                    let mut scopes: Vec<String> = url
                         .query_pairs()
                         .filter(|(k, _)| k == "scope")
                         .map(|(_, v)| v.to_string())
                         .collect();
+                    // OAuth2 (Docker's identity tokens): POST grant_type=refresh_token.
+                    let mut refresh_ok = None;
+                    if line.starts_with("POST ") {
+                        let len: usize = req
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        let mut body = vec![0u8; len];
+                        let _ = s.read_exact(&mut body);
+                        let form = reqwest::Url::parse(&format!(
+                            "http://x/?{}",
+                            String::from_utf8_lossy(&body)
+                        ))
+                        .unwrap();
+                        for (k, v) in form.query_pairs() {
+                            match k.as_ref() {
+                                "scope" => scopes.extend(v.split(' ').map(str::to_string)),
+                                "refresh_token" => {
+                                    refresh_ok = Some(v == format!("refresh-{user}"))
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
                     let auth = req
                         .lines()
                         .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
@@ -281,6 +309,7 @@ impl TokenServer {
                             Some(s == format!("{user}:{pass}"))
                         }
                     };
+                    let user_ok = refresh_ok.or(user_ok);
                     if user_ok == Some(false) {
                         let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                         return;
@@ -319,7 +348,12 @@ impl TokenServer {
                         .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
                         .unwrap();
                     let token = format!("{signing_input}.{}", b64url(sig.as_ref()));
-                    let body = json!({"token": token, "expires_in": 300}).to_string();
+                    let body = if refresh_ok.is_some() {
+                        json!({"access_token": token, "expires_in": 300})
+                    } else {
+                        json!({"token": token, "expires_in": 300})
+                    }
+                    .to_string();
                     let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                 });
             }
