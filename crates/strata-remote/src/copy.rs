@@ -30,6 +30,8 @@ pub enum Location {
     OciDir(PathBuf, Option<String>),
     /// In a tar of an OCI layout, optionally under a tag.
     OciArchive(PathBuf, Option<String>),
+    /// In a `docker save` archive, optionally under a reference (`name:tag`).
+    DockerArchive(PathBuf, Option<String>),
 }
 
 fn split_tag(s: &str) -> (PathBuf, Option<String>) {
@@ -46,8 +48,19 @@ fn split_tag(s: &str) -> (PathBuf, Option<String>) {
 }
 
 impl Location {
-    /// Parses `docker://REF`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or a bare reference.
+    /// Parses `docker://REF`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+    /// `docker-archive:FILE[:REF]` or a bare reference.
     pub fn parse(s: &str) -> Result<Location> {
+        if let Some(p) = s.strip_prefix("docker-archive:") {
+            // As skopeo: the path ends at the first ':'; the rest is a reference.
+            return Ok(match p.split_once(':') {
+                Some((p, r)) if !r.is_empty() => {
+                    let r = Reference::parse_with_default_tag(r)?;
+                    Location::DockerArchive(PathBuf::from(p), Some(r.to_string()))
+                }
+                _ => Location::DockerArchive(PathBuf::from(p), None),
+            });
+        }
         if let Some(p) = s.strip_prefix("oci-archive:") {
             let (p, t) = split_tag(p);
             return Ok(Location::OciArchive(p, t));
@@ -59,7 +72,7 @@ impl Location {
         let r = s.strip_prefix("docker://").unwrap_or(s);
         if r.contains("://") {
             return Err(RemoteError::Invalid(format!(
-                "unknown transport in {s}: use docker://, oci: or oci-archive:"
+                "unknown transport in {s}: use docker://, oci:, oci-archive: or docker-archive:"
             )));
         }
         Ok(Location::Registry(Reference::parse_with_default_tag(r)?))
@@ -428,8 +441,10 @@ fn pack_archive(dir: &Path, file: &Path) -> Result<()> {
     let mut b = tar::Builder::new(t);
     b.mode(tar::HeaderMode::Deterministic);
     let mut files = Vec::new();
-    for top in ["oci-layout", "index.json"] {
-        files.push(PathBuf::from(top));
+    for top in ["oci-layout", "index.json", "manifest.json"] {
+        if dir.join(top).is_file() {
+            files.push(PathBuf::from(top));
+        }
     }
     for alg in ["sha256", "sha512"] {
         let d = dir.join("blobs").join(alg);
@@ -454,6 +469,183 @@ fn pack_archive(dir: &Path, file: &Path) -> Result<()> {
     t.persist(file)
         .map_err(|e| RemoteError::io(file, e.error))?;
     Ok(())
+}
+
+/// The image of an unpacked `docker save` archive, as a descriptor in its layout.
+/// Archives from Docker 25+ carry an OCI layout (`index.json`) and are read as one;
+/// older ones (`manifest.json` with `Config` and `Layers` paths) get a Docker schema2
+/// manifest written for them.
+fn docker_archive_top(
+    lay: &Layout,
+    want: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Descriptor> {
+    lay.init()?;
+    let mpath = lay.dir.join("manifest.json");
+    let entries: Vec<Value> = match fs::read(&mpath) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| RemoteError::Invalid(format!("manifest.json: {e}")))?,
+        Err(_) => Vec::new(),
+    };
+    let familiar = want
+        .and_then(|w| Reference::parse_normalized(w).ok())
+        .map(|r| r.familiar_string());
+    let entry = match &familiar {
+        Some(f) => entries.iter().find(|e| {
+            e["RepoTags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|x| x.as_str() == Some(f)))
+        }),
+        None if entries.len() <= 1 => entries.first(),
+        None => {
+            return Err(RemoteError::Invalid(format!(
+                "the archive holds {} images: name one with docker-archive:FILE:REF",
+                entries.len()
+            )))
+        }
+    };
+    if lay.dir.join("index.json").is_file() {
+        // OCI layout inside: find the entry for the reference, else the only one.
+        let idx = lay.index()?;
+        let descs: Vec<Descriptor> = serde_json::from_value(idx["manifests"].clone())
+            .map_err(|e| RemoteError::Invalid(format!("index.json: {e}")))?;
+        let by_name = want.and_then(|w| {
+            descs
+                .iter()
+                .find(|d| d.annotation("io.containerd.image.name") == Some(w))
+        });
+        let found = match (by_name, descs.len()) {
+            (Some(d), _) => d.clone(),
+            (None, 1) => descs[0].clone(),
+            _ => {
+                return Err(RemoteError::Invalid(
+                    "cannot tell which image of the archive to copy".into(),
+                ))
+            }
+        };
+        let bytes = lay.read_blob(&found.digest, strata_oci::MAX_DOCUMENT_SIZE as u64)?;
+        let (tagged, _) = select(&found, &bytes, platform)?;
+        return Ok(Descriptor {
+            platform: None,
+            annotations: None,
+            ..tagged
+        });
+    }
+    let entry = entry.ok_or_else(|| RemoteError::Invalid("no such image in the archive".into()))?;
+    let rel = |v: &Value| -> Result<PathBuf> {
+        let s = v
+            .as_str()
+            .ok_or_else(|| RemoteError::Invalid("manifest.json: bad path".into()))?;
+        let p = PathBuf::from(s);
+        if p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(RemoteError::Invalid(format!(
+                "manifest.json: unsafe path {s}"
+            )));
+        }
+        Ok(lay.dir.join(p))
+    };
+    let cfg_path = rel(&entry["Config"])?;
+    let cfg = fs::read(&cfg_path).map_err(|e| RemoteError::io(&cfg_path, e))?;
+    let cfg_d = Digest::sha256_of(&cfg);
+    lay.write_blob(&cfg_d, &cfg)?;
+    let mut layers = Vec::new();
+    for l in entry["Layers"].as_array().into_iter().flatten() {
+        let p = rel(l)?;
+        let mut f = File::open(&p).map_err(|e| RemoteError::io(&p, e))?;
+        let mut h = Digester::default();
+        let mut magic = [0u8; 2];
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let k = std::io::Read::read(&mut f, &mut buf).map_err(|e| RemoteError::io(&p, e))?;
+            if k == 0 {
+                break;
+            }
+            if n == 0 && k >= 2 {
+                magic.copy_from_slice(&buf[..2]);
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        let d = h.finish();
+        let to = lay.blob_path(&d);
+        if !to.exists() {
+            fs::copy(&p, &to).map_err(|e| RemoteError::io(&to, e))?;
+        }
+        let mt = if magic == [0x1f, 0x8b] {
+            media::DOCKER_LAYER_GZIP
+        } else {
+            media::DOCKER_LAYER_TAR
+        };
+        layers.push(json!({"mediaType": mt, "size": n, "digest": d.to_string()}));
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::DOCKER_MANIFEST,
+        "config": {"mediaType": media::DOCKER_CONFIG, "size": cfg.len(), "digest": cfg_d.to_string()},
+        "layers": layers,
+    });
+    let mb = serde_json::to_vec(&manifest).map_err(|e| RemoteError::Invalid(e.to_string()))?;
+    let md = Digest::sha256_of(&mb);
+    lay.write_blob(&md, &mb)?;
+    Ok(Descriptor::new(media::DOCKER_MANIFEST, md, mb.len() as u64))
+}
+
+/// Writes a `docker save` archive's files into `out`: an OCI layout for one platform
+/// manifest plus the legacy `manifest.json` that every `docker load` reads.
+fn write_docker_archive(
+    src: &Layout,
+    top: &Descriptor,
+    out: &Layout,
+    name: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Digest> {
+    let bytes = src.read_blob(&top.digest, strata_oci::MAX_DOCUMENT_SIZE as u64)?;
+    let mdesc = match Document::parse(&bytes, Some(&top.media_type))? {
+        Document::Manifest(_) => top.clone(),
+        Document::Index(idx) => {
+            let want = platform.cloned().unwrap_or_else(Platform::host);
+            crate::pull::choose_platform(&idx, &want)?
+        }
+    };
+    let mbytes = src.read_blob(&mdesc.digest, strata_oci::MAX_DOCUMENT_SIZE as u64)?;
+    let m = match Document::parse(&mbytes, Some(&mdesc.media_type))? {
+        Document::Manifest(m) => m,
+        Document::Index(_) => {
+            return Err(RemoteError::Invalid(
+                "nested index entries are not images".into(),
+            ))
+        }
+    };
+    let mdesc = Descriptor {
+        platform: None,
+        annotations: None,
+        ..mdesc
+    };
+    layout_to_layout(src, &mdesc, out)?;
+    let mut entry = mdesc.clone();
+    let mut tags = Vec::new();
+    if let Some(n) = name {
+        let r = Reference::parse_with_default_tag(n)?;
+        let ann = entry.annotations.get_or_insert_with(Default::default);
+        ann.insert("io.containerd.image.name".into(), r.to_string());
+        if let Some(t) = r.tag() {
+            ann.insert(REF_NAME.into(), t.to_string());
+            tags.push(r.familiar_string());
+        }
+    }
+    out.add(&entry, None)?;
+    let p = |d: &Digest| format!("blobs/{}/{}", d.algorithm().as_str(), d.hex());
+    let legacy = json!([{
+        "Config": p(&m.config.digest),
+        "RepoTags": tags,
+        "Layers": m.layers.iter().map(|l| p(&l.digest)).collect::<Vec<_>>(),
+    }]);
+    let lb = serde_json::to_vec(&legacy).map_err(|e| RemoteError::Invalid(e.to_string()))?;
+    write_atomic(&out.dir.join("manifest.json"), &lb)?;
+    Ok(mdesc.digest)
 }
 
 /// Copies the image at `src` to `dst` (only `platform` of an index, when given).
@@ -489,6 +681,13 @@ pub async fn copy<F: FnMut(Event)>(
                 },
             )
         }
+        Location::DockerArchive(f, want) => {
+            let dir = scratch.path().join("unpacked");
+            unpack_archive(f, &dir)?;
+            let lay = Layout { dir };
+            let top = docker_archive_top(&lay, want.as_deref(), platform)?;
+            (lay, top)
+        }
         Location::OciArchive(f, t) => {
             let dir = scratch.path().join("unpacked");
             unpack_archive(f, &dir)?;
@@ -513,6 +712,15 @@ pub async fn copy<F: FnMut(Event)>(
             layout_to_layout(&lay, &top, &out)?;
             out.add(&top, t.as_deref())?;
             Ok(top.digest)
+        }
+        Location::DockerArchive(f, name) => {
+            let out = Layout {
+                dir: scratch.path().join("out"),
+            };
+            out.init()?;
+            let d = write_docker_archive(&lay, &top, &out, name.as_deref(), platform)?;
+            pack_archive(&out.dir, f)?;
+            Ok(d)
         }
         Location::OciArchive(f, t) => {
             let out = Layout {

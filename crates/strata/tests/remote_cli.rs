@@ -556,13 +556,44 @@ fn docker_and_strata_pull_what_the_other_pushed() {
     let ins: serde_json::Value =
         serde_json::from_str(&a.ok(&["image", "inspect", &dname])).unwrap();
     assert_eq!(ins[0]["Config"]["Cmd"][0], "/hello");
+    // `docker save` (legacy format) into a registry with `strata copy`.
+    let saved = a.env.dir.path().join("docker-saved.tar");
+    docker(&["save", "-o", saved.to_str().unwrap(), &dname]);
     let _ = Command::new("docker").args(["rmi", "-f", &dname]).output();
+    let from_save = format!("{}/interop/from-docker-save:v1", reg.host);
+    a.ok(&[
+        "copy",
+        &format!("docker-archive:{}", saved.display()),
+        &from_save,
+    ]);
+    let b = REnv::new();
+    b.ok(&["pull", &from_save]);
+    assert_eq!(
+        b.ok(&["image", "inspect", "-f", "{{json .Config.Cmd}}", &from_save]),
+        "[\"/hello\"]\n"
+    );
 
     // Strata pushes; Docker pulls.
     let sname = format!("{}/interop/strata-pushed:v1", reg.host);
     image(&a.env, &sname, 11);
     a.ok(&["push", &sname]);
     docker(&["pull", "-q", &sname]);
+    let arch = docker(&["image", "inspect", "-f", "{{.Architecture}}", &sname]);
+    assert_eq!(arch.trim(), "amd64");
+    let _ = Command::new("docker").args(["rmi", "-f", &sname]).output();
+
+    // `strata copy` to a docker-archive that `docker load` reads.
+    let tarf = a.env.dir.path().join("for-docker-load.tar");
+    a.ok(&[
+        "copy",
+        &sname,
+        &format!("docker-archive:{}:{sname}", tarf.display()),
+    ]);
+    let loaded = docker(&["load", "-i", tarf.to_str().unwrap()]);
+    assert!(
+        loaded.contains(&format!("Loaded image: {sname}")),
+        "{loaded}"
+    );
     let arch = docker(&["image", "inspect", "-f", "{{.Architecture}}", &sname]);
     assert_eq!(arch.trim(), "amd64");
     let _ = Command::new("docker").args(["rmi", "-f", &sname]).output();

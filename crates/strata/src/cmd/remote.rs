@@ -32,7 +32,7 @@ pub enum RemoteCommand {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
-    /// Copy an image between registries, OCI layouts and OCI archives without the local store
+    /// Copy an image between registries, OCI layouts and archives without the local store
     Copy(CopyArgs),
     /// Inspect manifests in a registry
     #[command(subcommand)]
@@ -154,9 +154,9 @@ pub struct LogoutArgs {
 /// `copy` flags.
 #[derive(Args, Debug)]
 pub struct CopyArgs {
-    /// Source: [docker://]REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]
+    /// Source: [docker://]REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]
     pub source: String,
-    /// Destination: [docker://]REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]
+    /// Destination: [docker://]REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]
     pub destination: String,
     /// Copy only this platform of a multi-platform image
     #[arg(long)]
