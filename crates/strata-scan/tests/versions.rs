@@ -82,6 +82,16 @@ fn published_vectors_semver() {
 }
 
 #[test]
+fn published_vectors_maven() {
+    assert!(check_vectors("maven-versions.txt", Scheme::Maven, |_| false) > 80);
+}
+
+#[test]
+fn published_vectors_rubygems() {
+    assert!(check_vectors("rubygems-versions.txt", Scheme::RubyGems, |_| false) > 20);
+}
+
+#[test]
 fn published_vectors_redhat() {
     assert!(check_vectors("redhat-versions.txt", Scheme::Rpm, |_| false) > 100);
 }

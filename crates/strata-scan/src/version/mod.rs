@@ -2,10 +2,13 @@
 //!
 //! Every comparator follows its reference program: `dpkg --compare-versions`, apk-tools'
 //! `apk_version_compare`, rpm's `rpmvercmp` with epochs, Python's `packaging` (PEP 440),
-//! SemVer 2.0 precedence (npm, crates.io) and Go module versions.
+//! SemVer 2.0 precedence (npm, crates.io), Go module versions, Maven's
+//! `ComparableVersion` and RubyGems' `Gem::Version`.
 
 pub mod apk;
 pub mod dpkg;
+pub mod gem;
+pub mod maven;
 pub mod pep440;
 pub mod rpm;
 pub mod semver;
@@ -27,7 +30,11 @@ pub enum Scheme {
     Semver,
     /// Go modules (SemVer with a leading `v`, which is optional here).
     Go,
-    /// Maven and others compared segment by segment (numbers numerically).
+    /// Maven (`ComparableVersion`).
+    Maven,
+    /// RubyGems (`Gem::Version`).
+    RubyGems,
+    /// Others, compared segment by segment (numbers numerically).
     Generic,
 }
 
@@ -41,6 +48,8 @@ impl Scheme {
             Scheme::Pep440 => pep440::compare(a, b),
             Scheme::Semver => semver::compare(a, b),
             Scheme::Go => semver::compare(a.trim_start_matches('v'), b.trim_start_matches('v')),
+            Scheme::Maven => maven::compare(a, b),
+            Scheme::RubyGems => gem::compare(a, b),
             Scheme::Generic => generic_compare(a, b),
         }
     }
