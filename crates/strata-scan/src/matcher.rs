@@ -171,14 +171,14 @@ pub fn query_for(p: &Package, distro: Option<&Distro>) -> Option<Query> {
                 vec!["Maven".into()],
                 vec![p.name.clone()],
                 &p.version,
-                Scheme::Generic,
+                Scheme::Maven,
             )
         }
         PkgType::Gem => q(
             vec!["RubyGems".into()],
             vec![p.name.clone()],
             &p.version,
-            Scheme::Generic,
+            Scheme::RubyGems,
         ),
     }
 }
