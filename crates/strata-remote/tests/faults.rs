@@ -163,3 +163,81 @@ async fn interrupted_pull_fetches_only_missing_bytes() {
     );
     assert_eq!(ingest_bytes(&root), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_ignored_by_the_server_restarts_the_blob() {
+    let Some(reg) = distribution(RegAuth::None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let big = seed(&reg, tmp.path(), "fault/norange").await;
+    let proxy = Proxy::start(
+        reg.port,
+        Fault::Cut {
+            after: 2_000_000,
+            times: 1,
+        },
+    );
+    proxy.hide_range(true);
+    let client = Client::new(client_config(tmp.path()));
+    let dst = Arc::new(Store::open(tmp.path().join("dst")).unwrap());
+    let res = strata_remote::pull(
+        &client,
+        dst.clone(),
+        &via(&proxy, "fault/norange"),
+        &PullOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(dst
+        .resolve(&res.target, None)
+        .unwrap()
+        .layers
+        .iter()
+        .all(|(_, f)| f.is_some()));
+    // The registry answered the retry with the whole blob (200), so it was fetched again
+    // from the start and still verified.
+    assert!(proxy.bytes() > big + 1_900_000, "{} bytes", proxy.bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_leftover_partial_data_is_discarded_and_fetched_again() {
+    let Some(reg) = distribution(RegAuth::None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let big = seed(&reg, tmp.path(), "fault/leftover").await;
+    let client = Client::new(client_config(tmp.path()));
+    let root = tmp.path().join("dst");
+    let dst = Arc::new(Store::open(&root).unwrap());
+    let r = Reference::parse_normalized(&format!("{}/fault/leftover:v1", reg.host)).unwrap();
+    let m = client.fetch_manifest(&r).await.unwrap();
+    let layer = match strata_oci::Document::parse(&m.bytes, Some(&m.media_type)).unwrap() {
+        strata_oci::Document::Manifest(m) => m.layers[0].clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(layer.size, big);
+    // An earlier run left garbage where the layer's first megabyte should be.
+    {
+        use std::io::Write;
+        let mut w = dst
+            .writer(
+                &format!("pull-{}", layer.digest),
+                Some((layer.digest.clone(), layer.size)),
+            )
+            .unwrap();
+        w.write_all(&vec![0xAB; 1_000_000]).unwrap();
+    }
+    assert_eq!(ingest_bytes(&root), 1_000_000);
+    let res = strata_remote::pull(&client, dst.clone(), &r, &PullOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(dst
+        .resolve(&res.target, None)
+        .unwrap()
+        .layers
+        .iter()
+        .all(|(_, f)| f.is_some()));
+    assert_eq!(ingest_bytes(&root), 0);
+}

@@ -399,6 +399,7 @@ pub struct Proxy {
     pub down_bytes: Arc<AtomicU64>,
     fault: Arc<Mutex<Fault>>,
     stop: Arc<AtomicBool>,
+    hide_range: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -409,7 +410,13 @@ impl Proxy {
         let down = Arc::new(AtomicU64::new(0));
         let fault = Arc::new(Mutex::new(fault));
         let stop = Arc::new(AtomicBool::new(false));
-        let (d2, f2, s2) = (down.clone(), fault.clone(), stop.clone());
+        let hide_range = Arc::new(AtomicBool::new(false));
+        let (d2, f2, s2, h2) = (
+            down.clone(),
+            fault.clone(),
+            stop.clone(),
+            hide_range.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s2.load(Ordering::SeqCst) {
@@ -420,10 +427,31 @@ impl Proxy {
                     continue;
                 };
                 let (c2, s_2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                // client -> server: plain copy.
+                // client -> server: a copy that can hide Range headers from the server
+                // (which then answers 200 with the whole blob).
+                let hide = h2.clone();
                 std::thread::spawn(move || {
                     let (mut c, mut s) = (c2, s_2);
-                    let _ = std::io::copy(&mut c, &mut s);
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if hide.load(Ordering::SeqCst) {
+                            let pat = b"range: bytes=";
+                            let mut i = 0;
+                            while i + pat.len() <= n {
+                                if buf[i..i + pat.len()].eq_ignore_ascii_case(pat) {
+                                    buf[i] = b'X';
+                                }
+                                i += 1;
+                            }
+                        }
+                        if s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
                     let _ = s.shutdown(Shutdown::Write);
                 });
                 let (down, fault, stop) = (d2.clone(), f2.clone(), s2.clone());
@@ -436,12 +464,18 @@ impl Proxy {
             down_bytes: down,
             fault,
             stop,
+            hide_range,
         }
     }
 
     /// Changes the fault.
     pub fn set_fault(&self, f: Fault) {
         *self.fault.lock().unwrap() = f;
+    }
+
+    /// Hides (or not) `Range` request headers from the registry.
+    pub fn hide_range(&self, on: bool) {
+        self.hide_range.store(on, Ordering::SeqCst);
     }
 
     /// Bytes forwarded to clients so far.
