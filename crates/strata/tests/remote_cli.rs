@@ -166,7 +166,7 @@ fn push_pull_output_and_errors() {
     let t = REnv::new();
     let tty = t.ok(&["pull", "--progress", "tty", &name]);
     assert!(
-        tty.contains("\x1b[") && tty.contains("Downloading        [") && tty.contains("==]"),
+        tty.contains("\x1b[") && tty.contains("Downloading [") && tty.contains("=>]"),
         "{tty:?}"
     );
     assert!(tty.contains("Pull complete"));

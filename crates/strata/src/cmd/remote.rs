@@ -224,25 +224,15 @@ pub struct Renderer {
     last: HashMap<String, String>,
 }
 
+/// Docker's progress text: `[=====>     ]  12.3MB/45.6MB` (jsonmessage's
+/// `JSONProgress.String` on a wide terminal: 50 cells of `=` by percent, then `>`).
 fn bar(current: u64, total: u64) -> String {
-    let width = 50u64;
-    let pct = (current.min(total) * width)
-        .checked_div(total)
-        .unwrap_or(0)
-        .min(width);
-    let mut s = String::from("[");
-    for i in 0..width {
-        s.push(if i < pct {
-            '='
-        } else if i == pct {
-            '>'
-        } else {
-            ' '
-        });
-    }
-    s.push(']');
+    let pct = (current.min(total) * 100).checked_div(total).unwrap_or(0) / 2;
+    let pct = pct.min(50) as usize;
     format!(
-        "{s} {:>8}/{}",
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(pct),
+        " ".repeat(50 - pct),
         human::human_size_with_precision(current as f64, 4),
         human::human_size_with_precision(total as f64, 4)
     )
@@ -342,10 +332,7 @@ impl Renderer {
                 let id = digest.short().to_string();
                 if status.has_progress() {
                     if self.mode == ProgressMode::Tty {
-                        self.set(
-                            &id,
-                            format!("{:<18} {}", status.text(), bar(*current, *total)),
-                        );
+                        self.set(&id, format!("{} {}", status.text(), bar(*current, *total)));
                     }
                     // Plain output has no byte progress (Docker's non-TTY behaviour).
                     return;
