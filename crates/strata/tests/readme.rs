@@ -459,6 +459,16 @@ fn every_readme_command_runs() {
     assert_eq!(first.info, "sh");
     assert!(first.lines[0].starts_with("cargo run --release -- tour "));
     assert!(first.lines[1].starts_with("cargo test --workspace "));
+    // `cargo run` picks the strata binary although other members have binaries too.
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"))
+            .unwrap();
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.replace(' ', "") == "default-members=[\"crates/strata\"]"),
+        "the workspace must keep default-members = [\"crates/strata\"] for `cargo run`"
+    );
     let mut world = World::new();
     let mut ran = 0;
     for b in &bs {
