@@ -272,7 +272,6 @@ pub fn to_sarif(s: &Subject, r: &Report) -> Value {
         "runs": [{
             "tool": {"driver": {
                 "name": "strata",
-                "informationUri": "https://github.com/strata",
                 "version": s.tool_version,
                 "rules": rules,
             }},

@@ -362,6 +362,17 @@ fn vulns_table_formats_filters_and_gates() {
 #[test]
 fn vulndb_import_is_atomic_from_the_cli() {
     let env = Env::new();
+    // An empty database works but says so.
+    debian_image(&env);
+    let empty = env.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(env
+        .ok(&["vulndb", "import", empty.to_str().unwrap()])
+        .contains("Imported 0 records"));
+    let o = env.run(&["image", "vulns", "scan/debian:12"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is empty"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("No vulnerabilities found"));
     import_records(&env);
     let bad = env.dir.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();

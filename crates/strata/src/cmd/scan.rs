@@ -406,6 +406,23 @@ pub fn run_vulns(args: VulnsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ));
     }
     let db = strata_scan::vulndb::VulnDb::open(&path)?;
+    let st = db.status()?;
+    if st.records == 0 {
+        eprintln!(
+            "warning: the vulnerability database at {} is empty",
+            path.display()
+        );
+    } else if let Some(newest) = st
+        .sources
+        .iter()
+        .filter_map(|s| chrono::DateTime::parse_from_rfc3339(&s.updated_at).ok())
+        .max()
+    {
+        let days = (chrono::Utc::now() - newest.with_timezone(&chrono::Utc)).num_days();
+        if days >= 7 {
+            eprintln!("warning: the vulnerability database was last updated {days} days ago; run `strata vulndb update`");
+        }
+    }
     let (scan, subject) = scan_any(ctx, &args.image, args.platform.as_deref(), args.remote)?;
     let all = strata_scan::matcher::match_scan(&db, &scan)?;
     let today = chrono::Utc::now().date_naive();
