@@ -394,3 +394,23 @@ fn docker_pulls_and_searches_the_demo_registry_like_strata() {
     assert_eq!(our_size, their_size);
     assert_eq!(our_labels, their_labels);
 }
+
+#[test]
+fn interrupted_tour_stops_and_cleans_up() {
+    let env = Env::new();
+    let mut child = spawn(&env, &["tour"]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let text = read_until(&mut out, "$ strata pull ");
+    // Interrupt the tour itself while (or just after) the pull runs: it finishes the
+    // step in hand, then stops, removes what it pulled and deletes its storage.
+    kill(child.id(), "-INT");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("The tour was interrupted."), "{rest}");
+    assert!(!rest.contains("$ strata image ls"), "{rest}");
+    assert!(rest.contains("Stopped the registry and deleted its storage."));
+    assert!(!storage_of(&text).exists());
+    assert_eq!(env.ok(&["image", "ls", "-q"]), "");
+}

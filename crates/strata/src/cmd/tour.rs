@@ -412,14 +412,14 @@ fn story(r: &mut Runner, host: &str, image: &str, tmp: &Path, keep: bool) -> Res
             return Err(Stop::Failed("(writing demonstration records)".into(), 1));
         }
         let real = if has_command(&["vulndb", "update"]) {
-            "`strata vulndb update` downloads the real OSV data;"
+            "With a network, `strata vulndb update` downloads OSV's real data into"
         } else {
-            "`strata vulndb import` also takes OSV's per-ecosystem all.zip files;"
+            "`strata vulndb import` also takes OSV's per-ecosystem all.zip files, into"
         };
         r.heading(
             "Vulnerabilities",
             &format!(
-                "Matching is exact, per ecosystem, against OSV records in a local database.\nThere is no network here, so a scratch database gets two demonstration records\n(made up, and marked as such) for the two packages the sample invented.\n{real}\nthe default database is <store root>/vulndb/osv.db."
+                "Matching is exact, per ecosystem, against OSV records in a local database.\nThe tour needs no network, so a scratch database gets two demonstration\nrecords (made up, and marked as such) for the two packages the sample invented.\n{real}\nthe default database, <store root>/vulndb/osv.db."
             ),
         );
         let db_s = db.to_string_lossy().to_string();
