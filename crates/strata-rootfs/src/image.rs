@@ -146,6 +146,8 @@ pub struct UnpackReport {
     pub cached_layers: usize,
     /// Reports of the layers applied.
     pub applied: Vec<LayerReport>,
+    /// Layers applied while a pull was still running (`pull --unpack`).
+    pub applied_before_end: usize,
 }
 
 impl UnpackReport {
@@ -164,7 +166,7 @@ impl UnpackReport {
 
 /// Checks that `dest` is absent or an empty directory, and makes the scratch directory
 /// next to it that becomes `dest` once everything is written.
-fn prepare_dest(dest: &Path) -> Result<tempfile::TempDir> {
+pub(crate) fn prepare_dest(dest: &Path) -> Result<tempfile::TempDir> {
     match std::fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             let empty = std::fs::read_dir(dest)
@@ -199,7 +201,7 @@ fn prepare_dest(dest: &Path) -> Result<tempfile::TempDir> {
         .map_err(|e| RootfsError::io(format!("creating a directory in {}", parent.display()), e))
 }
 
-fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
+pub(crate) fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
     let root =
         File::open(tmp.path()).map_err(|e| RootfsError::io(tmp.path().display().to_string(), e))?;
     rustix::fs::syncfs(&root)
@@ -228,6 +230,7 @@ pub fn unpack(
         UnpackReport {
             cached_layers: 0,
             applied: apply_layers(store, &mut a, &layers, &opts.apply)?,
+            applied_before_end: 0,
         }
     } else {
         let snap = cache::ensure(store, img, &layers, &opts.apply)?;
@@ -235,6 +238,7 @@ pub fn unpack(
         UnpackReport {
             cached_layers: snap.cached_layers,
             applied: snap.applied,
+            applied_before_end: 0,
         }
     };
     publish(tmp, dest)?;
@@ -270,6 +274,7 @@ pub fn export<W: Write>(
         UnpackReport {
             cached_layers: snap.cached_layers,
             applied: snap.applied,
+            applied_before_end: 0,
         },
     ))
 }

@@ -39,6 +39,7 @@ pub mod apply;
 pub mod cache;
 pub mod diff;
 pub mod error;
+pub mod follow;
 pub mod fuzzing;
 pub mod image;
 pub mod limits;

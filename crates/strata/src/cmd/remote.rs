@@ -79,6 +79,9 @@ pub struct PullArgs {
     /// Maximum concurrent layer downloads
     #[arg(long, default_value_t = 3)]
     pub max_concurrent_downloads: usize,
+    /// Unpack the image's root filesystem into DIR while its layers download
+    #[arg(long, value_name = "DIR")]
+    pub unpack: Option<std::path::PathBuf>,
     /// Progress output: auto, tty, plain, json or quiet
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -378,6 +381,9 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if r.tag().is_some() || r.digest().is_some() {
             bail!("tag can't be used with --all-tags/-a");
         }
+        if a.unpack.is_some() {
+            bail!("--unpack can't be used with --all-tags/-a");
+        }
         let tags = rt.block_on(client.tags(&r))?;
         for t in &tags {
             let tr = r.with_tag(t)?;
@@ -401,9 +407,18 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         rd.line("Using default tag: latest");
         r = r.with_tag("latest")?;
     }
+    let unpacker = super::rootfs::pull_unpack_start(&store, a.unpack.as_deref())?;
     let res = rt.block_on(strata_remote::pull(&client, store, &r, &opts, |e| {
+        super::rootfs::pull_unpack_event(&unpacker, &e);
         rd.event(&e)
-    }))?;
+    }));
+    let res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            super::rootfs::pull_unpack_finish(unpacker, None, None)?;
+            return Err(e.into());
+        }
+    };
     rd.line(&format!("Digest: {}", res.target.digest));
     let status = if res.up_to_date {
         "Image is up to date for"
@@ -411,6 +426,7 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         "Downloaded newer image for"
     };
     rd.line(&format!("Status: {status} {}", r.familiar_string()));
+    super::rootfs::pull_unpack_finish(unpacker, Some(&res.manifest), a.unpack.as_deref())?;
     if rd.mode != ProgressMode::Json {
         println!("{r}");
     }

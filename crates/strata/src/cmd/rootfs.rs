@@ -289,3 +289,69 @@ fn diff(a: DiffArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `pull --unpack DIR`: starts unpacking into `dir` as the pull reports progress.
+pub fn pull_unpack_start(
+    store: &std::sync::Arc<strata_store::Store>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Option<strata_rootfs::follow::PullUnpacker>> {
+    let Some(dir) = dir else { return Ok(None) };
+    Ok(Some(strata_rootfs::follow::PullUnpacker::start(
+        store.clone(),
+        dir.to_path_buf(),
+        UnpackOptions::default(),
+    )?))
+}
+
+/// Forwards a pull event to the unpacker: the config and each layer once it is stored.
+pub fn pull_unpack_event(
+    u: &Option<strata_rootfs::follow::PullUnpacker>,
+    e: &strata_remote::Event,
+) {
+    use strata_remote::event::Status;
+    let (
+        Some(u),
+        strata_remote::Event::Blob {
+            digest,
+            layer,
+            status,
+            ..
+        },
+    ) = (u, e)
+    else {
+        return;
+    };
+    match (layer, status) {
+        (false, Status::DownloadComplete | Status::AlreadyExists | Status::PullComplete) => {
+            u.config(digest)
+        }
+        (true, Status::PullComplete | Status::AlreadyExists) => u.layer(digest),
+        _ => {}
+    }
+}
+
+/// Ends a `pull --unpack`: applies what is left when the pull succeeded, discards the
+/// partial tree when it failed.
+pub fn pull_unpack_finish(
+    u: Option<strata_rootfs::follow::PullUnpacker>,
+    pulled: Option<&strata_oci::Descriptor>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let Some(u) = u else { return Ok(()) };
+    match pulled {
+        Some(m) => {
+            let rep = u.finish(m)?;
+            warn_report(&rep);
+            if let Some(d) = dir {
+                eprintln!(
+                    "Unpacked to {} ({} of {} layers while downloading)",
+                    d.display(),
+                    rep.applied_before_end,
+                    rep.applied.len()
+                );
+            }
+        }
+        None => u.abort(),
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! `pull --unpack`: layers applied as they arrive, strictly in order, while the rest of
+//! the image is still being fetched.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use strata_oci::media;
+use strata_rootfs::follow::PullUnpacker;
+use strata_rootfs::tree::{self, Compare};
+use strata_rootfs::UnpackOptions;
+use strata_store::Store;
+
+#[test]
+fn applies_layers_as_they_arrive_and_matches_a_plain_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
+    let tars = realistic_layers();
+    let img = image(
+        "docker.io/library/follow:1",
+        &tars
+            .iter()
+            .map(|l| (zstd(l), media::OCI_LAYER_ZSTD, l.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let resolved = img.store(&store);
+    let blobs: Vec<_> = resolved
+        .manifest
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+
+    let dest = t.path().join("followed");
+    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
+    // Arrival order as concurrent downloads produce it: the last layer first.
+    u.layer(&blobs[2]);
+    u.config(&resolved.manifest.config.digest);
+    u.layer(&blobs[0]);
+    u.layer(&blobs[1]);
+    assert!(!dest.exists(), "nothing at the destination before the end");
+    let rep = u.finish(&resolved.manifest_descriptor).unwrap();
+    assert_eq!(rep.applied.len(), 3);
+    assert_eq!(
+        rep.applied_before_end, 3,
+        "every layer was applied before the pull ended"
+    );
+
+    let plain = t.path().join("plain");
+    strata_rootfs::unpack(
+        &store,
+        &resolved,
+        &plain,
+        &UnpackOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let d = tree::differences(
+        &tree::describe(&dest, true).unwrap(),
+        &tree::describe(&plain, true).unwrap(),
+        Compare {
+            mtimes: true,
+            owners: true,
+            root: false,
+        },
+    );
+    assert!(d.is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_partial_order_waits_and_the_end_finishes() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
+    let tars = realistic_layers();
+    let img = image(
+        "docker.io/library/follow:2",
+        &tars
+            .iter()
+            .map(|l| (gzip(l), media::OCI_LAYER_GZIP, l.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let resolved = img.store(&store);
+    let blobs: Vec<_> = resolved
+        .manifest
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+    let dest = t.path().join("d");
+    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
+    u.config(&resolved.manifest.config.digest);
+    u.layer(&blobs[1]);
+    u.layer(&blobs[0]);
+    let rep = u.finish(&resolved.manifest_descriptor).unwrap();
+    assert_eq!(
+        (rep.applied_before_end, rep.applied.len()),
+        (2, 3),
+        "layer 3 came only with the manifest"
+    );
+    assert!(dest.join("usr/bin/passwd").is_file());
+
+    // An aborted pull leaves nothing behind.
+    let dest2 = t.path().join("aborted");
+    let u = PullUnpacker::start(store.clone(), dest2.clone(), UnpackOptions::default()).unwrap();
+    u.config(&resolved.manifest.config.digest);
+    u.layer(&blobs[0]);
+    u.abort();
+    assert!(!dest2.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".strata-unpack-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A destination that is not empty is refused before anything is fetched.
+    let e = PullUnpacker::start(
+        store.clone(),
+        t.path().join("store"),
+        UnpackOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("not empty"), "{e}");
+}
