@@ -5,6 +5,7 @@
 //! rolls everything back, leaving the previous database as it was.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -114,25 +115,21 @@ impl VulnDb {
 
     /// Imports OSV JSON from `path`: one file (a record or an array of records), a folder
     /// of them (recursively), or a ZIP of them (an ecosystem's `all.zip`). All or nothing.
+    /// Files are read and parsed one at a time, inside the transaction.
     pub fn import_path(&mut self, path: &Path) -> Result<ImportReport, ScanError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| ScanError::Invalid(format!("{}: {e}", path.display())))?;
-        let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
         if meta.is_dir() {
-            collect_dir(path, &mut blobs)?;
+            collect_dir(path, &mut items)?;
         } else {
-            let data = std::fs::read(path)?;
-            if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
-                zip_blobs(&path.display().to_string(), &data, &mut blobs)?;
-            } else {
-                blobs.push((path.display().to_string(), data));
-            }
+            push_file(path, &mut items)?;
         }
         let location = std::fs::canonicalize(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        self.import_blobs(&blobs, &location, "import", &location)
+        self.import_items(&items, &location, "import", &location)
     }
 
     /// Imports the JSON files of a ZIP held in memory as source `name`.
@@ -142,37 +139,19 @@ impl VulnDb {
         location: &str,
         data: &[u8],
     ) -> Result<ImportReport, ScanError> {
-        let mut blobs = Vec::new();
-        zip_blobs(location, data, &mut blobs)?;
-        self.import_blobs(&blobs, name, "update", location)
+        let mut items = Vec::new();
+        zip_items(location, Arc::new(data.to_vec()), &mut items)?;
+        self.import_items(&items, name, "update", location)
     }
 
-    fn import_blobs(
+    fn import_items(
         &mut self,
-        blobs: &[(String, Vec<u8>)],
+        items: &[Item],
         source: &str,
         kind: &str,
         location: &str,
     ) -> Result<ImportReport, ScanError> {
-        let mut records: Vec<Record> = Vec::new();
-        for (name, data) in blobs {
-            let v: serde_json::Value = serde_json::from_slice(data)
-                .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV JSON: {e}")))?;
-            let items = match v {
-                serde_json::Value::Array(a) => a,
-                other => vec![other],
-            };
-            for item in items {
-                let r: Record = serde_json::from_value(item)
-                    .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV record: {e}")))?;
-                if r.id.is_empty() {
-                    return Err(ScanError::Invalid(format!(
-                        "{name}: OSV record without an id"
-                    )));
-                }
-                records.push(r);
-            }
-        }
+        let mut count = 0usize;
         let tx = self.conn.transaction()?;
         {
             // Loading a source again replaces what it brought before (records it no
@@ -189,28 +168,32 @@ impl VulnDb {
             let mut aff = tx.prepare(
                 "INSERT INTO affected(vuln_id, ecosystem, package, data) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for r in &records {
-                let mut slim = r.clone();
-                slim.affected.clear();
-                del.execute(params![r.id])?;
-                ins.execute(params![
-                    r.id,
-                    r.modified,
-                    r.withdrawn,
-                    source,
-                    serde_json::to_string(&slim).unwrap_or_default()
-                ])?;
-                for a in &r.affected {
-                    let Some(p) = &a.package else { continue };
-                    if p.ecosystem.is_empty() || p.name.is_empty() {
-                        continue;
-                    }
-                    aff.execute(params![
+            for item in items {
+                let (name, data) = item.load()?;
+                for r in parse_records(&name, &data)? {
+                    let mut slim = r.clone();
+                    slim.affected.clear();
+                    del.execute(params![r.id])?;
+                    ins.execute(params![
                         r.id,
-                        p.ecosystem,
-                        normalize_package(&p.ecosystem, &p.name),
-                        serde_json::to_string(a).unwrap_or_default()
+                        r.modified,
+                        r.withdrawn,
+                        source,
+                        serde_json::to_string(&slim).unwrap_or_default()
                     ])?;
+                    for a in &r.affected {
+                        let Some(p) = &a.package else { continue };
+                        if p.ecosystem.is_empty() || p.name.is_empty() {
+                            continue;
+                        }
+                        aff.execute(params![
+                            r.id,
+                            p.ecosystem,
+                            normalize_package(&p.ecosystem, &p.name),
+                            serde_json::to_string(a).unwrap_or_default()
+                        ])?;
+                    }
+                    count += 1;
                 }
             }
             tx.execute(
@@ -220,14 +203,14 @@ impl VulnDb {
                     kind,
                     location,
                     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    records.len() as i64
+                    count as i64
                 ],
             )?;
         }
         tx.commit()?;
         Ok(ImportReport {
-            records: records.len(),
-            files: blobs.len(),
+            records: count,
+            files: items.len(),
         })
     }
 
@@ -326,32 +309,91 @@ impl VulnDb {
     }
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ScanError> {
+/// One input of an import, read when its turn comes.
+enum Item {
+    /// A JSON file.
+    File(PathBuf),
+    /// A JSON entry of a ZIP held in memory.
+    Zip {
+        name: String,
+        data: Arc<Vec<u8>>,
+        entry: crate::zip::ZipEntry,
+    },
+}
+
+impl Item {
+    fn load(&self) -> Result<(String, Vec<u8>), ScanError> {
+        match self {
+            Item::File(p) => Ok((p.display().to_string(), std::fs::read(p)?)),
+            Item::Zip { name, data, entry } => {
+                let content = crate::zip::read(data, entry, MAX_RECORD)
+                    .map_err(|err| ScanError::Invalid(format!("{name}: {err}")))?;
+                Ok((format!("{name}:{}", entry.name), content))
+            }
+        }
+    }
+}
+
+fn parse_records(name: &str, data: &[u8]) -> Result<Vec<Record>, ScanError> {
+    let v: serde_json::Value = serde_json::from_slice(data)
+        .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV JSON: {e}")))?;
+    let items = match v {
+        serde_json::Value::Array(a) => a,
+        other => vec![other],
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let r: Record = serde_json::from_value(item)
+            .map_err(|e| ScanError::Invalid(format!("{name}: invalid OSV record: {e}")))?;
+        if r.id.is_empty() {
+            return Err(ScanError::Invalid(format!(
+                "{name}: OSV record without an id"
+            )));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn push_file(p: &Path, out: &mut Vec<Item>) -> Result<(), ScanError> {
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(p).and_then(|mut f| {
+        use std::io::Read;
+        f.read(&mut head)
+    })?;
+    if n == 4 && (&head == b"PK\x03\x04" || &head == b"PK\x05\x06") {
+        let data = std::fs::read(p)?;
+        zip_items(&p.display().to_string(), Arc::new(data), out)
+    } else {
+        out.push(Item::File(p.to_path_buf()));
+        Ok(())
+    }
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<Item>) -> Result<(), ScanError> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
-        let ft = e.file_type()?;
-        if ft.is_dir() {
+        if e.file_type()?.is_dir() {
             collect_dir(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "json") {
-            out.push((p.display().to_string(), std::fs::read(&p)?));
-        } else if p.extension().is_some_and(|x| x == "zip") {
-            let data = std::fs::read(&p)?;
-            zip_blobs(&p.display().to_string(), &data, out)?;
+        } else if p.extension().is_some_and(|x| x == "json" || x == "zip") {
+            push_file(&p, out)?;
         }
     }
     Ok(())
 }
 
-fn zip_blobs(name: &str, data: &[u8], out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ScanError> {
-    let entries = crate::zip::entries(data)
+fn zip_items(name: &str, data: Arc<Vec<u8>>, out: &mut Vec<Item>) -> Result<(), ScanError> {
+    let entries = crate::zip::entries(&data)
         .ok_or_else(|| ScanError::Invalid(format!("{name}: not a valid ZIP archive")))?;
-    for e in entries {
-        if e.name.ends_with(".json") {
-            let content = crate::zip::read(data, &e, MAX_RECORD)
-                .map_err(|err| ScanError::Invalid(format!("{name}: {err}")))?;
-            out.push((format!("{name}:{}", e.name), content));
+    for entry in entries {
+        if entry.name.ends_with(".json") {
+            out.push(Item::Zip {
+                name: name.to_string(),
+                data: data.clone(),
+                entry,
+            });
         }
     }
     Ok(())
