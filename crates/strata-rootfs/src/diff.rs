@@ -55,6 +55,23 @@ impl Default for DiffOptions {
     }
 }
 
+impl DiffOptions {
+    /// The defaults, with `source_date_epoch` taken from `$SOURCE_DATE_EPOCH` when it is
+    /// set to a whole number of seconds (an invalid value is an error, as in BuildKit).
+    pub fn from_env() -> Result<DiffOptions> {
+        let mut o = DiffOptions::default();
+        if let Some(v) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+            let v = v.to_string_lossy();
+            o.source_date_epoch = Some(v.trim().parse().map_err(|_| {
+                RootfsError::Target(format!(
+                    "invalid SOURCE_DATE_EPOCH {v:?}: expected a Unix time in seconds"
+                ))
+            })?);
+        }
+        Ok(o)
+    }
+}
+
 /// What [`write_layer`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerOutput {

@@ -245,6 +245,21 @@ pub fn unpack(
     Ok(report)
 }
 
+/// The image's root filesystem as a read-only snapshot in the layer cache, built from
+/// the longest cached chain-ID prefix if needed: what build (the base of a new image)
+/// and scan (the files to inspect) start from. Never modify the returned directory.
+pub fn snapshot(
+    store: &Store,
+    img: &ResolvedImage,
+    opts: &ApplyOptions,
+) -> Result<cache::Snapshot> {
+    let layers = image_layers(store, img, opts.limits.max_layers)?;
+    if layers.is_empty() {
+        return Err(RootfsError::Image("the image has no layers".into()));
+    }
+    cache::ensure(store, img, &layers, opts)
+}
+
 /// Writes the image's flattened root filesystem as one tar (like `docker export`), from
 /// the layer cache (building the snapshot if needed). Returns the tar's facts.
 pub fn export<W: Write>(

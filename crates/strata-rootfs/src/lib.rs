@@ -16,7 +16,10 @@
 //! * [`image`]: whole images from the store: chain IDs, unpack, export (one flattened
 //!   tar) and the per-layer change lists behind `strata image diff`.
 //! * [`cache`]: the layer cache under `<store>/snapshots/<chainID>`, so that an image whose
-//!   lower layers were already unpacked only applies its new layers.
+//!   lower layers were already unpacked only applies its new layers ([`image::snapshot`]
+//!   is the entry point for build and scan; the store's GC removes unused snapshots).
+//! * [`follow`]: `pull --unpack`, applying layers as a pull stores them.
+//! * [`fuzzing`]: the fuzz target's entry point (`fuzz/`, and `tests/fuzz_stable.rs`).
 //!
 //! # The tar reader
 //!
@@ -50,6 +53,8 @@ pub mod tree;
 pub use apply::{Applier, ApplyOptions, LayerReport, Owners};
 pub use diff::{write_layer, DiffOptions, LayerCompression, LayerOutput};
 pub use error::{Result, RootfsError};
-pub use image::{chain_ids, export, layer_changes, unpack, Change, UnpackOptions, UnpackReport};
+pub use image::{
+    chain_ids, export, layer_changes, snapshot, unpack, Change, UnpackOptions, UnpackReport,
+};
 pub use limits::Limits;
 pub use root::Resolver;

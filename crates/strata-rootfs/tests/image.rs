@@ -288,3 +288,19 @@ fn layer_changes_lists_adds_changes_and_deletes() {
 
 #[allow(dead_code)]
 fn unused(_: &Path) {}
+
+#[test]
+fn snapshot_for_build_and_scan() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path().join("store")).unwrap();
+    let resolved = realistic("docker.io/library/realistic:1").store(&store);
+    let s1 = strata_rootfs::snapshot(&store, &resolved, &ApplyOptions::default()).unwrap();
+    assert_eq!((s1.cached_layers, s1.applied.len()), (0, 3));
+    assert!(s1.path.join("usr/bin/passwd").is_file());
+    assert!(s1.path.starts_with(store.snapshots_dir()));
+    let s2 = strata_rootfs::snapshot(&store, &resolved, &ApplyOptions::default()).unwrap();
+    assert_eq!(
+        (s2.cached_layers, s2.applied.len(), s2.path),
+        (3, 0, s1.path)
+    );
+}

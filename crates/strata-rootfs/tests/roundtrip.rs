@@ -276,3 +276,17 @@ fn export_of_an_empty_parent_is_the_whole_tree() {
     );
     assert!(d.is_empty(), "{d:?}");
 }
+
+#[test]
+fn source_date_epoch_from_the_environment() {
+    std::env::set_var("SOURCE_DATE_EPOCH", "1234567890");
+    assert_eq!(
+        DiffOptions::from_env().unwrap().source_date_epoch,
+        Some(1_234_567_890)
+    );
+    std::env::set_var("SOURCE_DATE_EPOCH", "yesterday");
+    let e = DiffOptions::from_env().unwrap_err();
+    assert!(e.to_string().contains("invalid SOURCE_DATE_EPOCH"), "{e}");
+    std::env::remove_var("SOURCE_DATE_EPOCH");
+    assert_eq!(DiffOptions::from_env().unwrap().source_date_epoch, None);
+}
