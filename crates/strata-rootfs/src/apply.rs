@@ -521,6 +521,34 @@ impl Applier {
             return root::remove_all_at(&dir, name, !self.is_root)
                 .map_err(|e| st.io(&raw, "removing", e));
         }
+        // Decide what to skip before anything is replaced.
+        match et {
+            tar::EntryType::Directory
+            | tar::EntryType::Regular
+            | tar::EntryType::Continuous
+            | tar::EntryType::GNUSparse
+            | tar::EntryType::Symlink
+            | tar::EntryType::Link
+            | tar::EntryType::Fifo => {}
+            tar::EntryType::Char | tar::EntryType::Block if self.is_root => {}
+            tar::EntryType::Char | tar::EntryType::Block => {
+                st.warnings.push(format!(
+                    "{}: skipped device node {:?} (not running as root)",
+                    st.label,
+                    show(&raw)
+                ));
+                return Ok(());
+            }
+            other => {
+                st.warnings.push(format!(
+                    "{}: skipped {:?} of unsupported type {:?}",
+                    st.label,
+                    show(&raw),
+                    other
+                ));
+                return Ok(());
+            }
+        }
         let path = join(&comps);
         let dir = self
             .root
