@@ -38,6 +38,54 @@ fn go_binary(version: &str, modinfo: &str) -> Vec<u8> {
     b
 }
 
+/// A Go 1.13–1.17 executable: `.go.buildinfo` holds pointers to string headers, found
+/// through the section's virtual address.
+fn old_go_binary(version: &str, modinfo: &str) -> Vec<u8> {
+    const OFF: usize = 0x1000;
+    const VA: u64 = 0x40_1000;
+    let framed = format!("0123456789abcdef{modinfo}\n0123456789abcde").into_bytes();
+    let mut sec = Vec::new();
+    sec.extend_from_slice(b"\xff Go buildinf:");
+    sec.push(8);
+    sec.push(0);
+    sec.extend_from_slice(&(VA + 32).to_le_bytes());
+    sec.extend_from_slice(&(VA + 48).to_le_bytes());
+    let vdata = VA + 64;
+    let mdata = vdata + version.len() as u64;
+    sec.extend_from_slice(&vdata.to_le_bytes());
+    sec.extend_from_slice(&(version.len() as u64).to_le_bytes());
+    sec.extend_from_slice(&mdata.to_le_bytes());
+    sec.extend_from_slice(&(framed.len() as u64).to_le_bytes());
+    sec.extend_from_slice(version.as_bytes());
+    sec.extend_from_slice(&framed);
+    let strtab = b"\0.go.buildinfo\0.shstrtab\0".to_vec();
+    let mut b = vec![0u8; OFF];
+    b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    b.extend_from_slice(&sec);
+    let str_off = b.len();
+    b.extend_from_slice(&strtab);
+    while !b.len().is_multiple_of(8) {
+        b.push(0);
+    }
+    let shoff = b.len();
+    let sh = |name: u32, addr: u64, off: usize, size: usize| {
+        let mut s = vec![0u8; 64];
+        s[0..4].copy_from_slice(&name.to_le_bytes());
+        s[0x10..0x18].copy_from_slice(&addr.to_le_bytes());
+        s[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
+        s[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+        s
+    };
+    b.extend(sh(0, 0, 0, 0));
+    b.extend(sh(1, VA, OFF, sec.len()));
+    b.extend(sh(15, 0, str_off, strtab.len()));
+    b[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+    b[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    b[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+    b[0x3e..0x40].copy_from_slice(&2u16.to_le_bytes());
+    b
+}
+
 /// A minimal ELF64 with a `.dep-v0` section holding zlib-compressed cargo-auditable JSON.
 fn rust_binary(json: &str) -> Vec<u8> {
     use std::io::Write;
@@ -79,6 +127,10 @@ fn every_language_cataloger() {
     let go = go_binary(
         "go1.21.3",
         "path\texample.com/app\nmod\texample.com/app\t(devel)\t\ndep\tgolang.org/x/net\tv0.17.0\th1:a=\ndep\tgithub.com/old/lib\tv1.0.0\th1:b=\n=>\tgithub.com/new/lib\tv1.2.0\th1:c=\nbuild\tGOOS=linux",
+    );
+    let old_go = old_go_binary(
+        "go1.16.15",
+        "path\texample.com/old\nmod\texample.com/old\tv0.3.0\th1:m=\ndep\tgithub.com/pkg/errors\tv0.9.1\th1:e=\n",
     );
     let rust = rust_binary(
         r#"{"packages":[{"name":"app","version":"0.1.0","source":"local","root":true},{"name":"serde","version":"1.0.190","source":"crates.io"},{"name":"cc","version":"1.0.83","source":"crates.io","kind":"build"}]}"#,
@@ -126,6 +178,7 @@ fn every_language_cataloger() {
             ("COPY app /usr/local/bin/", Some(layer(&[
                 E::X("usr/local/bin/goapp", &go),
                 E::X("usr/local/bin/rustapp", &rust),
+                E::X("usr/local/bin/oldgo", &old_go),
                 E::X("usr/local/bin/script", b"#!/bin/sh\necho hi\n"),
             ]))),
             ("COPY jars /opt/", Some(layer(&[
@@ -179,6 +232,19 @@ fn every_language_cataloger() {
         "{all:#?}"
     );
     assert!(have(&r, PkgType::GoModule, "stdlib", "go1.21.3"));
+    // The pre-1.18 pointer format.
+    assert!(
+        have(&r, PkgType::GoModule, "github.com/pkg/errors", "v0.9.1"),
+        "{all:#?}"
+    );
+    assert!(
+        have(&r, PkgType::GoModule, "example.com/old", "v0.3.0"),
+        "{all:#?}"
+    );
+    assert!(
+        have(&r, PkgType::GoModule, "stdlib", "go1.16.15"),
+        "{all:#?}"
+    );
     assert!(!r
         .packages
         .iter()
@@ -246,11 +312,13 @@ fn every_language_cataloger() {
     let found = strata_scan::matcher::match_scan(&db, &r).unwrap();
     let mut ids: Vec<&str> = found.iter().map(|x| x.id.as_str()).collect();
     ids.sort();
+    // Both executables' standard libraries (go1.21.3, go1.16.15) are below the fix.
     assert_eq!(
         ids,
         [
             "GHSA-mvn-1",
             "GHSA-npm-2",
+            "GO-2023-1",
             "GO-2023-1",
             "PYSEC-1",
             "RUSTSEC-1"

@@ -38,31 +38,82 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// Go 1.18+ build info (inline strings): the Go version and the module info text.
+/// Go build info: the Go version and the module info text. Go 1.18+ stores the strings
+/// inline after the header; Go 1.13–1.17 stores pointers to string headers, read here
+/// through the ELF sections' virtual addresses.
 pub fn go_buildinfo(data: &[u8]) -> Option<(String, String)> {
     let at = find(data, GO_MAGIC)?;
     let hdr = data.get(at..at + 32)?;
+    let ptr_size = hdr[14] as usize;
     let flags = hdr[15];
-    if flags & 0x2 == 0 {
-        return None; // pre-1.18 pointer format
-    }
-    let mut p = at + 32;
-    let (n, k) = uvarint(data.get(p..)?)?;
-    p += k;
-    let version = String::from_utf8_lossy(data.get(p..p + n as usize)?).into_owned();
-    p += n as usize;
-    let (n, k) = uvarint(data.get(p..)?)?;
-    p += k;
-    let mut modinfo = data.get(p..p + n as usize)?.to_vec();
+    let (version, mut modinfo) = if flags & 0x2 != 0 {
+        let mut p = at + 32;
+        let (n, k) = uvarint(data.get(p..)?)?;
+        p += k;
+        let version = data.get(p..p + n as usize)?.to_vec();
+        p += n as usize;
+        let (n, k) = uvarint(data.get(p..)?)?;
+        p += k;
+        (version, data.get(p..p + n as usize)?.to_vec())
+    } else {
+        if ptr_size != 4 && ptr_size != 8 {
+            return None;
+        }
+        let big = flags & 0x1 != 0;
+        let sections = elf_sections(data)?;
+        let word = |off: usize| -> Option<u64> {
+            let b = data.get(off..off + ptr_size)?;
+            let mut v = 0u64;
+            for i in 0..ptr_size {
+                let byte = if big { b[i] } else { b[ptr_size - 1 - i] };
+                v = (v << 8) | byte as u64;
+            }
+            Some(v)
+        };
+        let at_va = |va: u64| -> Option<usize> {
+            sections
+                .iter()
+                .find(|s| s.addr != 0 && va >= s.addr && va < s.addr + s.size)
+                .map(|s| (s.offset + (va - s.addr)) as usize)
+        };
+        let read_string = |ptr_off: usize| -> Option<Vec<u8>> {
+            let hdr_va = word(ptr_off)?;
+            let h = at_va(hdr_va)?;
+            let data_va = word(h)?;
+            let len = word(h + ptr_size)? as usize;
+            if len > 16 << 20 {
+                return None;
+            }
+            let d = at_va(data_va)?;
+            Some(data.get(d..d + len)?.to_vec())
+        };
+        (read_string(at + 16)?, read_string(at + 16 + ptr_size)?)
+    };
     // Module info is framed by 16-byte sentinels.
     if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
         modinfo = modinfo[16..modinfo.len() - 16].to_vec();
     }
-    Some((version, String::from_utf8_lossy(&modinfo).into_owned()))
+    Some((
+        String::from_utf8_lossy(&version).into_owned(),
+        String::from_utf8_lossy(&modinfo).into_owned(),
+    ))
 }
 
-/// The content of an ELF section by name.
-pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// An ELF section header.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Name.
+    pub name: String,
+    /// Virtual address (0 when not loaded).
+    pub addr: u64,
+    /// File offset.
+    pub offset: u64,
+    /// Size.
+    pub size: u64,
+}
+
+/// The section headers of an ELF file.
+pub fn elf_sections(data: &[u8]) -> Option<Vec<Section>> {
     if !data.starts_with(b"\x7fELF") {
         return None;
     }
@@ -82,25 +133,45 @@ pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
     } else {
         (rd(0x20, 4)?, rd(0x2e, 2)?, rd(0x30, 2)?, rd(0x32, 2)?)
     };
-    let sect = |i: u64| -> Option<(u64, u64, u64)> {
+    let raw = |i: u64| -> Option<(u64, u64, u64, u64)> {
         let base = (shoff + i * shentsize) as usize;
         if is64 {
-            Some((rd(base, 4)?, rd(base + 0x18, 8)?, rd(base + 0x20, 8)?))
+            Some((
+                rd(base, 4)?,
+                rd(base + 0x10, 8)?,
+                rd(base + 0x18, 8)?,
+                rd(base + 0x20, 8)?,
+            ))
         } else {
-            Some((rd(base, 4)?, rd(base + 0x10, 4)?, rd(base + 0x14, 4)?))
+            Some((
+                rd(base, 4)?,
+                rd(base + 0x0c, 4)?,
+                rd(base + 0x10, 4)?,
+                rd(base + 0x14, 4)?,
+            ))
         }
     };
-    let (_, stroff, strsize) = sect(shstrndx)?;
+    let (_, _, stroff, strsize) = raw(shstrndx)?;
     let strtab = data.get(stroff as usize..(stroff + strsize) as usize)?;
+    let mut out = Vec::new();
     for i in 0..shnum.min(4096) {
-        let (nameoff, off, size) = sect(i)?;
-        let n = strtab.get(nameoff as usize..)?;
-        let end = n.iter().position(|b| *b == 0)?;
-        if &n[..end] == name.as_bytes() {
-            return data.get(off as usize..(off + size) as usize);
-        }
+        let (nameoff, addr, offset, size) = raw(i)?;
+        let n = strtab.get(nameoff as usize..).unwrap_or_default();
+        let end = n.iter().position(|b| *b == 0).unwrap_or(0);
+        out.push(Section {
+            name: String::from_utf8_lossy(&n[..end]).into_owned(),
+            addr,
+            offset,
+            size,
+        });
     }
-    None
+    Some(out)
+}
+
+/// The content of an ELF section by name.
+pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let s = elf_sections(data)?.into_iter().find(|s| s.name == name)?;
+    data.get(s.offset as usize..(s.offset + s.size) as usize)
 }
 
 /// Reduces an executable to a JSON summary of its embedded dependency information.
