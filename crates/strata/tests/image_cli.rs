@@ -35,7 +35,7 @@ fn fixture(env: &Env) -> (strata_oci::Descriptor, String) {
         ],
         &created,
         "amd64",
-        json!({"org.example.team": "core", "tier": "gold"}),
+        json!({"tier": "gold", "org.example.team": "core"}),
     );
     (d, created)
 }
@@ -308,6 +308,11 @@ fn inspect_has_docker_shape_and_format() {
     assert_eq!(o["Size"], json!(6250));
     assert_eq!(o["Architecture"], "amd64");
     assert_eq!(o["Config"]["Labels"]["tier"], "gold");
+    // Docker marshals label maps with sorted keys, whatever order the config has.
+    assert_eq!(
+        env.ok(&["image", "inspect", "-f", "{{json .Config.Labels}}", "example:1"]),
+        "{\"org.example.team\":\"core\",\"tier\":\"gold\"}\n"
+    );
     assert_eq!(o["RootFS"]["Layers"].as_array().unwrap().len(), 2);
     assert_eq!(o["Descriptor"]["digest"], json!(d.digest.to_string()));
     assert_eq!(

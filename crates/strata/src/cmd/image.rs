@@ -699,6 +699,21 @@ fn history(a: HistoryArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Docker's config is a Go struct whose map fields (`Labels`, `ExposedPorts`, `Volumes`)
+/// marshal with sorted keys; the struct's own field order is kept as stored.
+fn go_map_order(mut config: Value) -> Value {
+    if let Value::Object(fields) = &mut config {
+        for key in ["Labels", "ExposedPorts", "Volumes"] {
+            if let Some(Value::Object(map)) = fields.get_mut(key) {
+                let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                map.extend(entries);
+            }
+        }
+    }
+    config
+}
+
 /// Docker's inspect document for an image.
 pub fn inspect_value(
     store: &Store,
@@ -743,7 +758,7 @@ pub fn inspect_value(
         json!(c.docker_version.clone().unwrap_or_default()),
     );
     m.insert("Author".into(), json!(c.author.clone().unwrap_or_default()));
-    m.insert("Config".into(), c.config.clone().unwrap_or(Value::Null));
+    m.insert("Config".into(), c.config.clone().map(go_map_order).unwrap_or(Value::Null));
     m.insert("Architecture".into(), json!(c.architecture));
     if let Some(v) = &c.variant {
         m.insert("Variant".into(), json!(v));
