@@ -8,10 +8,12 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match cmd::Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cmd::Cli::command()
+        .try_get_matches()
+        .and_then(|m| cmd::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (mut cli, matches) = match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -24,6 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // `--root` typed on the command line (not $STRATA_ROOT) names the registry's own
+    // root for `strata registry …`.
+    cli.root_on_command_line =
+        matches.value_source("root") == Some(clap::parser::ValueSource::CommandLine);
     match cmd::run(cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) if is_broken_pipe(&e) => {

@@ -24,9 +24,12 @@ use strata_store::Store;
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Store root (default: $STRATA_ROOT, /var/lib/strata for root, else ~/.local/share/strata)
+    /// Store root (default: $STRATA_ROOT, /var/lib/strata for root, else ~/.local/share/strata). For `strata registry serve|gc`, `--root DIR` is the registry's own storage root
     #[arg(long, global = true, env = "STRATA_ROOT", hide_env_values = true)]
     pub root: Option<PathBuf>,
+    /// Whether `--root` came from the command line rather than `$STRATA_ROOT`.
+    #[arg(skip)]
+    pub root_on_command_line: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -115,7 +118,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Save(a) => archive::run_save(a, &ctx),
         Command::Load(a) => archive::run_load(a, &ctx),
         Command::System(c) => image::run_system(c, &ctx),
-        Command::Registry(c) => registry::run(c, &ctx.root),
+        Command::Registry(c) => {
+            let explicit = cli.root.as_deref().filter(|_| cli.root_on_command_line);
+            registry::run(c, &ctx.root, explicit)
+        }
         Command::Remote(c) => remote::run(c, &ctx),
         Command::Vulndb(c) => scan::run_vulndb(c, &ctx),
         Command::Tour(a) => tour::run(a, &ctx),

@@ -57,12 +57,20 @@ pub struct GcArgs {
     pub json: bool,
 }
 
-fn load_config(path: Option<&Path>, store_root: &Path) -> anyhow::Result<strata_registry::Config> {
+/// The registry's root: `--root DIR` on the command line, else the config file's
+/// `root`, else `registry/` under the store root.
+fn load_config(
+    path: Option<&Path>,
+    store_root: &Path,
+    explicit_root: Option<&Path>,
+) -> anyhow::Result<strata_registry::Config> {
     let mut cfg = match path {
         Some(p) => strata_registry::Config::from_file(p)?,
         None => strata_registry::Config::default(),
     };
-    if cfg.root == strata_registry::Config::default().root {
+    if let Some(r) = explicit_root {
+        cfg.root = r.to_path_buf();
+    } else if cfg.root == strata_registry::Config::default().root {
         cfg.root = store_root.join("registry");
     }
     Ok(cfg)
@@ -98,7 +106,13 @@ async fn shutdown_signal() {
 }
 
 /// Runs a `strata registry` subcommand; returns the process exit code.
-pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
+/// Runs a registry command. `explicit_root` is `--root` as typed for this command: the
+/// registry's storage root.
+pub fn run(
+    cmd: RegistryCommand,
+    store_root: &Path,
+    explicit_root: Option<&Path>,
+) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,7 +120,7 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
     match cmd {
         RegistryCommand::Serve(a) => {
             init_logging(&a.log_format);
-            let mut cfg = load_config(a.config.as_deref(), store_root)?;
+            let mut cfg = load_config(a.config.as_deref(), store_root, explicit_root)?;
             if let Some(addr) = a.addr {
                 cfg.addr = addr;
             }
@@ -136,7 +150,7 @@ pub fn run(cmd: RegistryCommand, store_root: &Path) -> anyhow::Result<i32> {
             Ok(0)
         }
         RegistryCommand::Gc(a) => {
-            let cfg = load_config(a.config.as_deref(), store_root)?;
+            let cfg = load_config(a.config.as_deref(), store_root, explicit_root)?;
             if !cfg.root.is_dir() {
                 anyhow::bail!("registry root {} does not exist", cfg.root.display());
             }
