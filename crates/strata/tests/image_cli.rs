@@ -310,7 +310,13 @@ fn inspect_has_docker_shape_and_format() {
     assert_eq!(o["Config"]["Labels"]["tier"], "gold");
     // Docker marshals label maps with sorted keys, whatever order the config has.
     assert_eq!(
-        env.ok(&["image", "inspect", "-f", "{{json .Config.Labels}}", "example:1"]),
+        env.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Labels}}",
+            "example:1"
+        ]),
         "{\"org.example.team\":\"core\",\"tier\":\"gold\"}\n"
     );
     assert_eq!(o["RootFS"]["Layers"].as_array().unwrap().len(), 2);
@@ -669,6 +675,16 @@ fn save_by_id_keeps_every_tag_through_load() {
     let other = Env::new();
     let out = other.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: example:1\nLoaded image: example:2\n");
-    let ls = other.ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "--sort", "name"]);
-    assert_eq!(ls, format!("example:1 {0}\nexample:2 {0}\n", d.digest.short()));
+    let ls = other.ok(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+        "--sort",
+        "name",
+    ]);
+    assert_eq!(
+        ls,
+        format!("example:1 {0}\nexample:2 {0}\n", d.digest.short())
+    );
 }

@@ -758,7 +758,10 @@ pub fn inspect_value(
         json!(c.docker_version.clone().unwrap_or_default()),
     );
     m.insert("Author".into(), json!(c.author.clone().unwrap_or_default()));
-    m.insert("Config".into(), c.config.clone().map(go_map_order).unwrap_or(Value::Null));
+    m.insert(
+        "Config".into(),
+        c.config.clone().map(go_map_order).unwrap_or(Value::Null),
+    );
     m.insert("Architecture".into(), json!(c.architecture));
     if let Some(v) = &c.variant {
         m.insert("Variant".into(), json!(v));
