@@ -68,6 +68,20 @@ fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
 }
 
+/// Debian's release number for a codename.
+pub fn debian_release(codename: &str) -> Option<u32> {
+    Some(match codename {
+        "stretch" => 9,
+        "buster" => 10,
+        "bullseye" => 11,
+        "bookworm" => 12,
+        "trixie" => 13,
+        "forky" => 14,
+        "duke" => 15,
+        _ => return None,
+    })
+}
+
 /// The lookup for a package in an image of `distro`.
 pub fn query_for(p: &Package, distro: Option<&Distro>) -> Option<Query> {
     let q = |ecos: Vec<String>, names: Vec<String>, version: &str, scheme| {
@@ -88,9 +102,18 @@ pub fn query_for(p: &Package, distro: Option<&Distro>) -> Option<Query> {
                 ],
                 _ => {
                     let m = major(&d.version_id);
-                    if m.is_empty() || !m.bytes().all(|c| c.is_ascii_digit()) {
-                        return None;
-                    }
+                    let m = if !m.is_empty() && m.bytes().all(|c| c.is_ascii_digit()) {
+                        m.to_string()
+                    } else {
+                        // Testing and unstable: the codename (`trixie`, or
+                        // debian_version's `trixie/sid`) names the next release.
+                        let name = if d.codename.is_empty() {
+                            d.version_id.split('/').next().unwrap_or("")
+                        } else {
+                            d.codename.as_str()
+                        };
+                        debian_release(name)?.to_string()
+                    };
                     vec![format!("Debian:{m}")]
                 }
             };
@@ -248,7 +271,33 @@ pub fn match_scan(db: &VulnDb, scan: &ScanResult) -> Result<Vec<Finding>, ScanEr
                 if !v.affected {
                     continue;
                 }
-                let (severity, cvss) = severity_of(&c.record, &c.affected);
+                let (mut severity, mut cvss) = severity_of(&c.record, &c.affected);
+                if severity == Severity::Unknown {
+                    // No rating of its own (OSV's Debian records have none): use the
+                    // records of the same vulnerability, CVSS first.
+                    let ids: Vec<String> = c
+                        .record
+                        .aliases
+                        .iter()
+                        .chain(&c.record.upstream)
+                        .chain(std::iter::once(&c.record.id))
+                        .cloned()
+                        .collect();
+                    let rated: Vec<(Severity, Option<Cvss>)> = db
+                        .related(&ids, &c.record.id)?
+                        .iter()
+                        .map(|r| severity_of(r, &Affected::default()))
+                        .filter(|(s, _)| *s != Severity::Unknown)
+                        .collect();
+                    if let Some(best) = rated
+                        .iter()
+                        .find(|(_, c)| c.is_some())
+                        .or_else(|| rated.first())
+                    {
+                        severity = best.0;
+                        cvss = best.1.clone();
+                    }
+                }
                 let ecosystem = c
                     .affected
                     .package
@@ -301,4 +350,36 @@ pub fn match_scan(db: &VulnDb, scan: &ScanResult) -> Result<Vec<Finding>, ScanEr
             .then_with(|| a.id.cmp(&b.id))
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_testing_by_codename() {
+        let p = Package::new(PkgType::Deb, "libc6", "2.40-1", "var/lib/dpkg/status");
+        let d = Distro {
+            id: "debian".into(),
+            version_id: "trixie/sid".into(),
+            ..Default::default()
+        };
+        assert_eq!(query_for(&p, Some(&d)).unwrap().ecosystems, ["Debian:13"]);
+        let d = Distro {
+            id: "debian".into(),
+            version_id: "12".into(),
+            ..Default::default()
+        };
+        assert_eq!(query_for(&p, Some(&d)).unwrap().ecosystems, ["Debian:12"]);
+        let d = Distro {
+            id: "alpine".into(),
+            version_id: "3.19.1".into(),
+            ..Default::default()
+        };
+        let a = Package::new(PkgType::Apk, "musl", "1.2.4-r2", "lib/apk/db/installed");
+        assert_eq!(
+            query_for(&a, Some(&d)).unwrap().ecosystems,
+            ["Alpine:v3.19"]
+        );
+    }
 }

@@ -24,6 +24,9 @@ pub struct Record {
     /// Other IDs of the same vulnerability.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// IDs of the upstream vulnerabilities this record is derived from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
     /// One-line summary.
     #[serde(default)]
     pub summary: Option<String>,

@@ -98,6 +98,9 @@ impl VulnDb {
                 data TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS affected_pkg ON affected(ecosystem, package);
              CREATE INDEX IF NOT EXISTS affected_vuln ON affected(vuln_id);
+             CREATE TABLE IF NOT EXISTS aliases(alias TEXT NOT NULL, vuln_id TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS aliases_alias ON aliases(alias);
+             CREATE INDEX IF NOT EXISTS aliases_vuln ON aliases(vuln_id);
              CREATE TABLE IF NOT EXISTS sources(
                 name TEXT PRIMARY KEY, kind TEXT NOT NULL, location TEXT NOT NULL,
                 updated_at TEXT NOT NULL, records INTEGER NOT NULL);",
@@ -160,7 +163,14 @@ impl VulnDb {
                 "DELETE FROM affected WHERE vuln_id IN (SELECT id FROM vulns WHERE source = ?1)",
                 params![source],
             )?;
+            tx.execute(
+                "DELETE FROM aliases WHERE vuln_id IN (SELECT id FROM vulns WHERE source = ?1)",
+                params![source],
+            )?;
             tx.execute("DELETE FROM vulns WHERE source = ?1", params![source])?;
+            let mut del_alias = tx.prepare("DELETE FROM aliases WHERE vuln_id = ?1")?;
+            let mut ins_alias =
+                tx.prepare("INSERT INTO aliases(alias, vuln_id) VALUES (?1, ?2)")?;
             let mut del = tx.prepare("DELETE FROM affected WHERE vuln_id = ?1")?;
             let mut ins = tx.prepare(
                 "INSERT OR REPLACE INTO vulns(id, modified, withdrawn, source, record) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -174,6 +184,10 @@ impl VulnDb {
                     let mut slim = r.clone();
                     slim.affected.clear();
                     del.execute(params![r.id])?;
+                    del_alias.execute(params![r.id])?;
+                    for a in r.aliases.iter().chain(&r.upstream) {
+                        ins_alias.execute(params![a, r.id])?;
+                    }
                     ins.execute(params![
                         r.id,
                         r.modified,
@@ -247,6 +261,34 @@ impl VulnDb {
                 let affected: Affected = serde_json::from_str(&data)
                     .map_err(|e| ScanError::Invalid(format!("stored record: {e}")))?;
                 out.push(Candidate { record, affected });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records describing the same vulnerability as `ids` (an ID or alias of one of
+    /// them), withdrawn ones excluded: where a severity can come from when a record has
+    /// none of its own.
+    pub fn related(&self, ids: &[String], except: &str) -> Result<Vec<Record>, ScanError> {
+        let mut out: Vec<Record> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        seen.insert(except.to_string());
+        let mut by_id = self.conn.prepare_cached(
+            "SELECT id, record FROM vulns WHERE id = ?1 AND withdrawn IS NULL
+             UNION SELECT v.id, v.record FROM aliases a JOIN vulns v ON v.id = a.vuln_id
+             WHERE a.alias = ?1 AND v.withdrawn IS NULL",
+        )?;
+        for id in ids {
+            let rows = by_id.query_map(params![id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (vid, rec) = row?;
+                if seen.insert(vid) {
+                    if let Ok(r) = serde_json::from_str::<Record>(&rec) {
+                        out.push(r);
+                    }
+                }
             }
         }
         Ok(out)

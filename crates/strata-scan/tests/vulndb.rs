@@ -366,3 +366,57 @@ fn alpine_matches_by_origin() {
     assert_eq!(m.severity, Severity::High);
     assert_eq!(m.cvss.as_ref().unwrap().score, 7.5);
 }
+
+#[test]
+fn severity_from_related_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = strata_store::Store::open(dir.path().join("store")).unwrap();
+    let scan = debian_scan(&store);
+    let osv = dir.path().join("osv");
+    // Debian's records carry no severity; the same CVE elsewhere does.
+    let nvd = json!({"id": "CVE-2024-0101", "modified": "2024-01-01T00:00:00Z",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:N/A:N"}], "affected": []});
+    let ubuntu = json!({"id": "UBUNTU-CVE-2024-0102", "modified": "2024-01-01T00:00:00Z", "upstream": ["CVE-2024-0102"],
+        "severity": [{"type": "Ubuntu", "score": "medium"}],
+        "affected": [{"package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "tar"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]});
+    let mut withdrawn = json!({"id": "CVE-2024-0103", "modified": "2024-01-01T00:00:00Z", "withdrawn": "2024-02-01T00:00:00Z",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]});
+    withdrawn["affected"] = json!([]);
+    write_records(
+        &osv,
+        &[
+            rec(
+                "DEBIAN-CVE-2024-0101",
+                "Debian:12",
+                "openssl",
+                json!([{"introduced": "0"}]),
+            ),
+            rec(
+                "DEBIAN-CVE-2024-0102",
+                "Debian:12",
+                "tar",
+                json!([{"introduced": "0"}]),
+            ),
+            rec(
+                "DEBIAN-CVE-2024-0103",
+                "Debian:12",
+                "pam",
+                json!([{"introduced": "0"}]),
+            ),
+            nvd,
+            ubuntu,
+            withdrawn,
+        ],
+    );
+    let mut db = VulnDb::open(&dir.path().join("osv.db")).unwrap();
+    db.import_path(&osv).unwrap();
+    let f = match_scan(&db, &scan).unwrap();
+    let get = |id: &str| f.iter().find(|x| x.id == id).unwrap();
+    assert_eq!(get("DEBIAN-CVE-2024-0101").severity, Severity::Medium);
+    assert_eq!(
+        get("DEBIAN-CVE-2024-0101").cvss.as_ref().unwrap().score,
+        6.5
+    );
+    assert_eq!(get("DEBIAN-CVE-2024-0102").severity, Severity::Medium);
+    assert_eq!(get("DEBIAN-CVE-2024-0103").severity, Severity::Unknown);
+}
