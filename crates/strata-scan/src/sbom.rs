@@ -63,15 +63,31 @@ pub fn to_json(r: &ScanResult, s: &Subject) -> Value {
     })
 }
 
+/// Whether a license string reads as an SPDX expression: identifiers (letters first)
+/// joined by AND, OR or WITH, parentheses allowed.
 fn is_spdx_expression(l: &str) -> bool {
-    !l.is_empty()
-        && l.split_whitespace().all(|w| {
-            let w = w.trim_matches(|c| c == '(' || c == ')');
-            matches!(w, "AND" | "OR" | "WITH")
-                || (!w.is_empty()
-                    && w.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')))
-        })
+    let mut want_id = true;
+    let mut any = false;
+    for w in l.split_whitespace() {
+        let w = w.trim_matches(|c| c == '(' || c == ')');
+        if w.is_empty() {
+            continue;
+        }
+        let op = matches!(w, "AND" | "OR" | "WITH");
+        if op == want_id {
+            return false;
+        }
+        if !op
+            && !(w.starts_with(|c: char| c.is_ascii_alphabetic())
+                && w.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')))
+        {
+            return false;
+        }
+        want_id = op;
+        any = true;
+    }
+    any && !want_id
 }
 
 fn properties(p: &Package) -> Vec<Value> {
@@ -273,5 +289,10 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert!(is_spdx_expression("GPL-2.0-only OR MIT"));
         assert!(!is_spdx_expression("custom:weird/license"));
+        assert!(!is_spdx_expression("Apache 2.0"));
+        assert!(!is_spdx_expression("MIT AND"));
+        assert!(is_spdx_expression(
+            "(MIT OR Apache-2.0) AND GPL-2.0-only WITH Classpath-exception-2.0"
+        ));
     }
 }
