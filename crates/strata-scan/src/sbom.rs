@@ -77,11 +77,10 @@ fn is_spdx_expression(l: &str) -> bool {
         if op == want_id {
             return false;
         }
-        if !op
-            && !(w.starts_with(|c: char| c.is_ascii_alphabetic())
-                && w.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')))
-        {
+        let id_ok = w.starts_with(|c: char| c.is_ascii_alphabetic())
+            && w.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+'));
+        if !op && !id_ok {
             return false;
         }
         want_id = op;
