@@ -250,6 +250,10 @@ fn vulns_table_formats_filters_and_gates() {
     );
     assert_eq!(j["matches"][1]["vulnerability"]["cvss"]["score"], 9.8);
     assert_eq!(j["matches"][1]["matchedBy"]["name"], "openssl");
+    assert_eq!(j["database"]["records"], 3);
+    // Trivy's spelling of --only-fixed.
+    let unfixed = env.ok(&["image", "vulns", "--ignore-unfixed", "scan/debian:12"]);
+    assert!(!unfixed.contains("DEBIAN-CVE-2024-0002"), "{unfixed}");
 
     let s: Value =
         serde_json::from_str(&env.ok(&["image", "vulns", "--format", "sarif", "scan/debian:12"]))

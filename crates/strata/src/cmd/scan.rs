@@ -342,7 +342,7 @@ pub struct VulnsArgs {
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Only show vulnerabilities that have a fix
-    #[arg(long)]
+    #[arg(long, alias = "ignore-unfixed")]
     pub only_fixed: bool,
     /// Only show these severities (comma-separated: unknown,negligible,low,medium,high,critical)
     #[arg(long, value_delimiter = ',')]
@@ -441,7 +441,13 @@ pub fn run_vulns(args: VulnsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     let text = match args.format.as_str() {
         "table" => vulns_table(&scan, &subject, &rep),
-        "json" => pretty(&report::to_json(&scan, &subject, &rep))?,
+        "json" => {
+            let mut v = report::to_json(&scan, &subject, &rep);
+            let updated = st.sources.iter().map(|s| s.updated_at.clone()).max();
+            v["database"] =
+                serde_json::json!({"path": st.path, "records": st.records, "updated": updated});
+            pretty(&v)?
+        }
         "sarif" => pretty(&report::to_sarif(&subject, &rep))?,
         _ => pretty(&report::to_cyclonedx(&scan, &subject, &rep))?,
     };
