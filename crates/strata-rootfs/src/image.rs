@@ -325,11 +325,15 @@ pub struct LayerChanges {
     pub changes: BTreeMap<String, Change>,
     /// Bytes of regular files the layer added or changed.
     pub bytes: u64,
+    /// Bytes of lower layers' files this layer replaced or deleted: still shipped in
+    /// those layers, invisible in the image (dive's "wasted space").
+    pub wasted: u64,
 }
 
 #[derive(Clone, PartialEq)]
 struct Seen {
     dir: bool,
+    size: u64,
     mode: u32,
     uid: u64,
     gid: u64,
@@ -349,6 +353,7 @@ pub fn layer_changes(
         let f = store.open_blob(&l.descriptor.digest)?;
         let mut changes: BTreeMap<String, Change> = BTreeMap::new();
         let mut bytes = 0u64;
+        let mut wasted = 0u64;
         let show = |p: &[u8]| format!("/{}", String::from_utf8_lossy(p));
         // The same reading path as applying: decompression, hashing and the byte and
         // ratio bounds on a worker, the metadata budget around each header.
@@ -421,8 +426,8 @@ pub fn layer_changes(
                                 p.push(b'/');
                             }
                             p.extend_from_slice(name);
-                            if state.contains_key(&p) {
-                                remove_under(&mut state, &p);
+                            if state.contains_key(&p) && !added_here.contains(&p) {
+                                wasted += remove_under(&mut state, &p, &added_here);
                                 changes.insert(show(&p), Change::Deleted);
                             }
                         }
@@ -432,6 +437,11 @@ pub fn layer_changes(
                     let h = e.header();
                     let seen = Seen {
                         dir: h.entry_type() == tar::EntryType::Directory,
+                        size: if h.entry_type().is_file() {
+                            e.size()
+                        } else {
+                            0
+                        },
                         mode: h.mode().unwrap_or(0),
                         uid: h.uid().unwrap_or(0),
                         gid: h.gid().unwrap_or(0),
@@ -449,7 +459,9 @@ pub fn layer_changes(
                         changes.insert(show(&p), c);
                     }
                     if !seen.dir {
-                        remove_under(&mut state, &p);
+                        wasted += remove_under(&mut state, &p, &added_here);
+                    } else if state.get(&p).is_some_and(|o| !o.dir) && !added_here.contains(&p) {
+                        wasted += state.get(&p).map(|o| o.size).unwrap_or(0);
                     }
                     added_here.insert(p.clone());
                     state.insert(p, seen);
@@ -474,7 +486,9 @@ pub fn layer_changes(
                         {
                             changes.insert(show(&k), Change::Deleted);
                         }
-                        state.remove(&k);
+                        if let Some(o) = state.remove(&k) {
+                            wasted += o.size;
+                        }
                     }
                 }
                 Ok(())
@@ -501,21 +515,34 @@ pub fn layer_changes(
             layer: l,
             changes,
             bytes,
+            wasted,
         });
     }
     Ok(out)
 }
 
-fn remove_under(state: &mut BTreeMap<Vec<u8>, Seen>, p: &[u8]) {
+/// Removes `p` and everything below it from `state`; returns the file bytes of those
+/// that came from lower layers (not in `here`).
+fn remove_under(
+    state: &mut BTreeMap<Vec<u8>, Seen>,
+    p: &[u8],
+    here: &std::collections::BTreeSet<Vec<u8>>,
+) -> u64 {
     let mut prefix = p.to_vec();
     prefix.push(b'/');
-    let below: Vec<Vec<u8>> = state
+    let mut gone: Vec<Vec<u8>> = state
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
         .map(|(k, _)| k.clone())
         .collect();
-    for k in below {
-        state.remove(&k);
+    gone.push(p.to_vec());
+    let mut bytes = 0;
+    for k in gone {
+        if let Some(o) = state.remove(&k) {
+            if !here.contains(&k) {
+                bytes += o.size;
+            }
+        }
     }
-    state.remove(p);
+    bytes
 }

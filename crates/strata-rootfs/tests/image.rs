@@ -289,6 +289,12 @@ fn layer_changes_lists_adds_changes_and_deletes() {
     assert_eq!(get(2, "/opt/app/data/new"), Some(Change::Added));
     assert_eq!(get(2, "/var/cache/apk/index2"), Some(Change::Changed));
     assert!(ch[0].bytes > 100_000);
+    // Layer 2 replaced /etc/passwd (68 bytes); layer 3 removed index1 (2), os-release (35),
+    // opt/app/data/old (8) and keep-name (5) by whiteout and opaque dir, and replaced the
+    // libc.so symlink (0 bytes) and index2 (2).
+    assert_eq!(ch[0].wasted, 0);
+    assert_eq!(ch[1].wasted, 68);
+    assert_eq!(ch[2].wasted, 2 + 35 + 8 + 5 + 2);
 }
 
 #[allow(dead_code)]

@@ -124,6 +124,15 @@ fn unpack_export_and_diff() {
         "{out}"
     );
     assert!(out.contains("RUN rm /etc/hosts"), "history shown: {out}");
+    assert!(
+        out.contains("(20B of lower layers' files replaced or removed)"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("Potential wasted space: 20B  Image efficiency: 35.5%"),
+        "{out}"
+    );
     let json = env.ok(&[
         "image",
         "diff",

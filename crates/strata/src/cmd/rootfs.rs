@@ -261,6 +261,7 @@ fn diff(a: DiffArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                 "DiffID": lc.layer.diff_id.to_string(),
                 "CreatedBy": by,
                 "Size": lc.bytes,
+                "Wasted": lc.wasted,
                 "Changes": lc.changes.iter().map(|(p, c)| json!({"Path": p, "Kind": c.letter().to_string()})).collect::<Vec<_>>(),
             }));
             continue;
@@ -276,9 +277,17 @@ fn diff(a: DiffArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         for (p, c) in &lc.changes {
             writeln!(out, "{} {p}", c.letter())?;
         }
+        let wasted = if lc.wasted > 0 {
+            format!(
+                " ({} of lower layers' files replaced or removed)",
+                human::size(lc.wasted)
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} added, {} changed, {} deleted\n",
+            "{} added, {} changed, {} deleted{wasted}\n",
             count(Change::Added),
             count(Change::Changed),
             count(Change::Deleted)
@@ -286,6 +295,21 @@ fn diff(a: DiffArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if json_out {
         writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?;
+    } else if a.layer.is_none() {
+        // dive's summary: bytes shipped in layers but hidden by later ones.
+        let total: u64 = layers.iter().map(|l| l.bytes).sum();
+        let wasted: u64 = layers.iter().map(|l| l.wasted).sum();
+        let efficiency = if total == 0 {
+            100.0
+        } else {
+            100.0 * (total - wasted.min(total)) as f64 / total as f64
+        };
+        writeln!(
+            out,
+            "Total file bytes: {}  Potential wasted space: {}  Image efficiency: {efficiency:.1}%",
+            human::size(total),
+            human::size(wasted)
+        )?;
     }
     Ok(0)
 }
