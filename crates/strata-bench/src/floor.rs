@@ -88,8 +88,48 @@ impl<R: Read> Read for HashRead<R> {
     }
 }
 
-/// Inflates and double-hashes one layer; returns the uncompressed size.
-pub fn verify_layer(job: &LayerJob) -> Result<u64> {
+/// Inflates and double-hashes one layer; returns the uncompressed size. With `split`, the
+/// uncompressed bytes are hashed on a second thread (64 KiB buffers over a bounded
+/// channel), so one layer can use two cores.
+pub fn verify_layer(job: &LayerJob, split: bool) -> Result<u64> {
+    if !split {
+        return verify_layer_with(job, |raw: &mut Sha256, b: &[u8]| raw.update(b), None);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    thread::scope(|s| -> Result<u64> {
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for b in rx {
+                h.update(&b);
+                let _ = back_tx.send(b);
+            }
+            h.finalize()
+        });
+        let feed = move |_: &mut Sha256, b: &[u8]| {
+            let mut buf = back_rx.try_recv().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(b);
+            let _ = tx.send(buf);
+        };
+        let n = verify_layer_with(
+            job,
+            feed,
+            Some(Box::new(move || {
+                hasher.join().expect("hash thread panicked")
+            })),
+        )?;
+        Ok(n)
+    })
+}
+
+type Finish<'a> = Box<dyn FnOnce() -> sha2::digest::Output<Sha256> + 'a>;
+
+fn verify_layer_with(
+    job: &LayerJob,
+    mut feed: impl FnMut(&mut Sha256, &[u8]),
+    finish: Option<Finish<'_>>,
+) -> Result<u64> {
     let file = File::open(&job.path).with_context(|| format!("opening {}", job.path.display()))?;
     let src = BufReader::with_capacity(
         64 << 10,
@@ -107,9 +147,10 @@ pub fn verify_layer(job: &LayerJob) -> Result<u64> {
         if k == 0 {
             break;
         }
-        raw.update(&buf[..k]);
+        feed(&mut raw, &buf[..k]);
         n += k as u64;
     }
+    drop(feed);
     let mut src = gz.into_inner();
     // Drain anything after the gzip members (there should be nothing).
     while !src.fill_buf()?.is_empty() {
@@ -117,7 +158,10 @@ pub fn verify_layer(job: &LayerJob) -> Result<u64> {
         src.consume(k);
     }
     let comp = format!("sha256:{}", hex::encode(src.into_inner().hasher.finalize()));
-    let diff = format!("sha256:{}", hex::encode(raw.finalize()));
+    let diff = match finish {
+        Some(f) => format!("sha256:{}", hex::encode(f())),
+        None => format!("sha256:{}", hex::encode(raw.finalize())),
+    };
     if comp != job.digest {
         bail!(
             "{}: digest {comp}, expected {}",
@@ -142,6 +186,8 @@ pub fn run_once(jobs: &[LayerJob], threads: usize) -> Result<(f64, u64)> {
     order.sort_by_key(|j| std::cmp::Reverse(j.size));
     let next = AtomicUsize::new(0);
     let total = Mutex::new(0u64);
+    // Fewer layers than cores: give each layer a second thread for the uncompressed hash.
+    let split = order.len() < threads;
     let start = Instant::now();
     thread::scope(|s| -> Result<()> {
         let hs: Vec<_> = (0..threads.max(1).min(order.len().max(1)))
@@ -152,7 +198,7 @@ pub fn run_once(jobs: &[LayerJob], threads: usize) -> Result<(f64, u64)> {
                         let Some(job) = order.get(i) else {
                             return Ok(());
                         };
-                        let n = verify_layer(job)?;
+                        let n = verify_layer(job, split)?;
                         *total.lock().expect("lock") += n;
                     }
                 })
