@@ -406,3 +406,63 @@ pub fn many(dir: &Path, seed: u64, count: u64) -> Result<Value> {
     write_info(dir, &v)?;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("strata-bench-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn index(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("index.json")).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_image_and_the_layout_verifies() {
+        let (a, b, c) = (scratch("d1"), scratch("d2"), scratch("d3"));
+        let ia = distro(&a, 7, 300).unwrap();
+        distro(&b, 7, 300).unwrap();
+        distro(&c, 8, 300).unwrap();
+        assert_eq!(index(&a), index(&b));
+        assert_ne!(index(&a), index(&c));
+        assert!(ia["files"].as_u64().unwrap() >= 300);
+        // The floor re-derives every digest and diff_id from the blobs.
+        let jobs = crate::floor::layers_of(&a).unwrap();
+        let (_, raw) = crate::floor::run_once(&jobs, 2).unwrap();
+        assert_eq!(raw, ia["uncompressed_bytes"].as_u64().unwrap());
+        for d in [a, b, c] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn big_has_eight_layers_and_many_names_every_image() {
+        let (a, m) = (scratch("big"), scratch("many"));
+        let info = big(&a, 1, 0.005).unwrap();
+        assert_eq!(info["layers"], 8);
+        let jobs = crate::floor::layers_of(&a).unwrap();
+        assert_eq!(jobs.len(), 8);
+        crate::floor::run_once(&jobs, 1).unwrap();
+        many(&m, 1, 25).unwrap();
+        let idx: Value = serde_json::from_str(&index(&m)).unwrap();
+        let names: BTreeSet<&str> = idx["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                d["annotations"]["io.containerd.image.name"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(names.len(), 25);
+        assert!(names.contains("bench/many:00024"));
+        for d in [a, m] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
