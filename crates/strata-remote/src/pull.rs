@@ -10,9 +10,10 @@
 //! checked against the config. Documents are stored and the name is set only after
 //! everything verified, all under one lease.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use strata_oci::{
@@ -389,6 +390,27 @@ async fn pull_inner<F: FnMut(Event)>(
     })
 }
 
+/// The per-process turn for writing one blob.
+fn ingest_gate(d: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+    static GATES: OnceLock<Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut m = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // Forget gates nobody holds, so the map stays small in long-lived processes.
+    m.retain(|_, g| Arc::strong_count(g) > 1);
+    m.entry(d.clone()).or_default().clone()
+}
+
+/// Runs a store call that may block (waiting for another process's ingest lock) without
+/// stalling the other tasks of a multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Streams one blob into the store (resuming an earlier ingest), retrying broken
 /// transfers with Range requests. Returns the bytes received from the network.
 async fn download_blob(
@@ -402,11 +424,25 @@ async fn download_blob(
 ) -> Result<u64> {
     let mut fetched = 0u64;
     let mut fresh_retry = false;
+    // One task per blob in this process at a time: the store's ingest lock waits by
+    // blocking the thread, which must never be a task waiting on another task here.
+    let gate = ingest_gate(&desc.digest);
+    let _turn = gate.lock().await;
     loop {
-        let mut w = store.writer(
-            &format!("pull-{}", desc.digest),
-            Some((desc.digest.clone(), desc.size)),
-        )?;
+        let ingest = format!("pull-{}", desc.digest);
+        let Some(mut w) =
+            blocking(|| store.ingest(&ingest, (desc.digest.clone(), desc.size), lease))?
+        else {
+            // Present already, or committed meanwhile by a concurrent writer.
+            send(Event::Blob {
+                digest: desc.digest.clone(),
+                layer,
+                status: Status::DownloadComplete,
+                current: desc.size,
+                total: desc.size,
+            });
+            return Ok(fetched);
+        };
         let resumed = w.offset();
         let mut attempt = 1u32;
         let max = client.config().max_attempts.max(1);

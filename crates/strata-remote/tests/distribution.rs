@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use strata_oci::{Platform, Reference};
+use strata_oci::{Descriptor, Platform, Reference};
 use strata_remote::{Client, Credentials, Event, PullOptions, PushOptions, RemoteError, Status};
 use strata_store::Store;
 
@@ -420,4 +420,38 @@ async fn multi_platform_index_and_chunked_upload() {
         res.unwrap_err().to_string(),
         "no matching manifest for linux/s390x in the manifest list entries"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_image_share_the_downloads() {
+    let Some(reg) = distribution(RegAuth::None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Arc::new(Store::open(tmp.path().join("src")).unwrap());
+    let name = format!("{}/test/shared:v1", reg.host);
+    let desc = put_image(&src, Some(&name), &three_layers(21), "amd64");
+    let client = Client::new(client_config(tmp.path()));
+    push_collect(&client, &src, &name, &PushOptions::default()).await;
+    let dst = Arc::new(Store::open(tmp.path().join("dst")).unwrap());
+    let (c1, c2) = (
+        Client::new(client_config(tmp.path())),
+        Client::new(client_config(tmp.path())),
+    );
+    let (d1, d2) = (dst.clone(), dst.clone());
+    let (n1, n2) = (r(&name), r(&name));
+    let o = PullOptions::default();
+    let (a, b) = tokio::join!(
+        strata_remote::pull(&c1, d1, &n1, &o, |_| {}),
+        strata_remote::pull(&c2, d2, &n2, &o, |_| {})
+    );
+    assert_eq!(a.unwrap().target.digest, desc.digest);
+    assert_eq!(b.unwrap().target.digest, desc.digest);
+    let resolved = dst
+        .resolve(
+            &Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size),
+            None,
+        )
+        .unwrap();
+    assert!(resolved.layers.iter().all(|(_, f)| f.is_some()));
 }
