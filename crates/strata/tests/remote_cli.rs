@@ -598,3 +598,51 @@ fn docker_and_strata_pull_what_the_other_pushed() {
     assert_eq!(arch.trim(), "amd64");
     let _ = Command::new("docker").args(["rmi", "-f", &sname]).output();
 }
+
+#[test]
+fn search_against_strata_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = strata_registry::EmbeddedRegistry::start(strata_registry::Config::for_tests(
+        dir.path().join("reg"),
+    ))
+    .unwrap();
+    let host = reg.url().trim_start_matches("http://").to_string();
+    let a = REnv::new();
+    let name = format!("{host}/tools/searchable:v1");
+    let long =
+        "A deliberately long description of this image,\nwhich goes on well past forty-five cells";
+    put_image(
+        &a.env.store(),
+        Some(&name),
+        &[step("ADD", Some(layer_tar(&[Entry::File("x", b"x")])))],
+        "2024-01-02T03:04:05Z",
+        "amd64",
+        serde_json::json!({"org.opencontainers.image.description": long}),
+    );
+    a.ok(&["push", &name]);
+    let out = a.ok(&["search", &format!("{host}/searchable")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].starts_with("tools/searchable"), "{out}");
+    let flat = long.replace('\n', " ");
+    let truncated: String = flat.chars().take(44).collect::<String>() + "…";
+    assert!(lines[1].contains(&truncated), "{out}");
+    let full = a.ok(&[
+        "search",
+        "--no-trunc",
+        "--format",
+        "{{.Description}}",
+        &format!("{host}/searchable"),
+    ]);
+    assert_eq!(full, format!("{flat}\n"));
+    let none = a.ok(&[
+        "search",
+        "--filter",
+        "is-official=true",
+        &format!("{host}/searchable"),
+    ]);
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
+    let json = a.ok(&["search", "--format", "json", &format!("{host}/searchable")]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "tools/searchable");
+}
