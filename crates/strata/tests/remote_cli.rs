@@ -162,6 +162,10 @@ fn push_pull_output_and_errors() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
         assert!(v["event"].is_string());
     }
+    let last: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "pulled");
+    assert_eq!(last["digest"], desc.digest.to_string());
+    assert_eq!(last["up_to_date"], true);
     // On a TTY (forced here) lines are redrawn in place with a progress bar.
     let t = REnv::new();
     let tty = t.ok(&["pull", "--progress", "tty", &name]);

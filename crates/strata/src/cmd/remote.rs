@@ -257,6 +257,14 @@ impl Renderer {
         }
     }
 
+    /// Prints the outcome as one JSON object (JSON mode only).
+    pub fn result(&mut self, v: Value) {
+        if self.mode == ProgressMode::Json {
+            let _ = writeln!(self.out, "{v}");
+            let _ = self.out.flush();
+        }
+    }
+
     /// Prints a message line (not in quiet or JSON mode).
     pub fn line(&mut self, s: &str) {
         if matches!(self.mode, ProgressMode::Tty | ProgressMode::Plain) {
@@ -426,6 +434,13 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         "Downloaded newer image for"
     };
     rd.line(&format!("Status: {status} {}", r.familiar_string()));
+    rd.result(json!({
+        "event": "pulled",
+        "reference": r.to_string(),
+        "digest": res.target.digest.to_string(),
+        "up_to_date": res.up_to_date,
+        "downloaded_bytes": res.downloaded_bytes,
+    }));
     super::rootfs::pull_unpack_finish(unpacker, Some(&res.manifest), a.unpack.as_deref())?;
     if rd.mode != ProgressMode::Json {
         println!("{r}");
@@ -491,6 +506,13 @@ fn push(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             "{}: digest: {} size: {}",
             res.tag, res.digest, res.size
         ));
+        rd.result(json!({
+            "event": "pushed",
+            "reference": tr.to_string(),
+            "digest": res.digest.to_string(),
+            "size": res.size,
+            "uploaded_bytes": res.uploaded_bytes,
+        }));
         if a.quiet {
             println!("{tr}");
         }
