@@ -411,6 +411,42 @@ async fn multi_platform_index_and_chunked_upload() {
         "both platforms are complete after two pulls"
     );
 
+    // A store holding one platform of an index pushes that platform with --platform,
+    // and says so without it.
+    let partial = Arc::new(Store::open(tmp.path().join("partial")).unwrap());
+    pull_collect(&client, &partial, &name, &PullOptions::default())
+        .await
+        .0
+        .unwrap();
+    let copy = format!("{}/multi/copy:latest", reg.host);
+    let target = partial.meta().name(&r(&name).to_string()).unwrap().unwrap();
+    partial
+        .meta()
+        .set_name(
+            &r(&copy).to_string(),
+            &target.digest,
+            &target.media_type,
+            target.size,
+            true,
+        )
+        .unwrap();
+    let err = strata_remote::push(
+        &client,
+        partial.clone(),
+        &r(&copy),
+        &PushOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--platform"), "{err}");
+    let one = PushOptions {
+        platform: Some(host.clone()),
+        ..Default::default()
+    };
+    let (res, _) = push_collect(&client, &partial, &copy, &one).await;
+    assert_eq!(&res.digest, &want_first.digest);
+
     let opts = PullOptions {
         platform: Some(Platform::parse("linux/s390x").unwrap()),
         ..Default::default()
