@@ -139,6 +139,9 @@ async fn pull_inner<F: FnMut(Event)>(
         tag,
         repository: r.path().to_string(),
     });
+    if let Some(done) = up_to_date(client, store, r, opts, lease, progress).await? {
+        return Ok(done);
+    }
     let top = client.fetch_manifest(r).await?;
     progress(Event::Resolved {
         digest: top.digest.clone(),
@@ -388,6 +391,71 @@ async fn pull_inner<F: FnMut(Event)>(
         up_to_date,
         downloaded_bytes: downloaded,
     })
+}
+
+/// Docker's cheap check: when the tag is already in the store, complete for the wanted
+/// platform, and a HEAD says the registry still has the same digest, nothing is fetched
+/// (no manifest GET, which registries such as Docker Hub count as a pull).
+async fn up_to_date<F: FnMut(Event)>(
+    client: &Client,
+    store: &Arc<Store>,
+    r: &Reference,
+    opts: &PullOptions,
+    lease: &Lease,
+    progress: &mut F,
+) -> Result<Option<PullResult>> {
+    if r.digest().is_some() {
+        return Ok(None);
+    }
+    let Some(rec) = store.meta().name(&r.to_string())? else {
+        return Ok(None);
+    };
+    let Ok(remote) = client.resolve(r).await else {
+        return Ok(None);
+    };
+    if remote.digest != rec.digest {
+        return Ok(None);
+    }
+    let want = opts.platform.clone().unwrap_or_else(Platform::host);
+    let target = Descriptor::new(&rec.media_type, rec.digest.clone(), rec.size);
+    let Ok(local) = store.resolve(&target, Some(&want)) else {
+        return Ok(None);
+    };
+    if local.layers.iter().any(|(_, facts)| facts.is_none()) {
+        return Ok(None);
+    }
+    for (d, _) in std::iter::once((&local.manifest_descriptor, ()))
+        .chain(std::iter::once((&local.manifest.config, ())))
+        .chain(local.layers.iter().map(|(l, _)| (l, ())))
+    {
+        store.protect_existing(&d.digest, lease)?;
+    }
+    progress(Event::Resolved {
+        digest: rec.digest.clone(),
+        media_type: rec.media_type.clone(),
+    });
+    let total: u64 = local.layers.iter().map(|(l, _)| l.size).sum();
+    progress(Event::Plan {
+        layers: local.layers.len(),
+        transfer_bytes: 0,
+        total_bytes: total,
+    });
+    for (l, _) in &local.layers {
+        progress(Event::Blob {
+            digest: l.digest.clone(),
+            layer: true,
+            status: Status::AlreadyExists,
+            current: l.size,
+            total: l.size,
+        });
+    }
+    Ok(Some(PullResult {
+        name: r.clone(),
+        target,
+        manifest: local.manifest_descriptor.clone(),
+        up_to_date: true,
+        downloaded_bytes: 0,
+    }))
 }
 
 /// The per-process turn for writing one blob.

@@ -491,3 +491,36 @@ async fn concurrent_pulls_of_one_image_share_the_downloads() {
         .unwrap();
     assert!(resolved.layers.iter().all(|(_, f)| f.is_some()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_to_date_pull_only_asks_with_head() {
+    let Some(reg) = distribution(RegAuth::None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Arc::new(Store::open(tmp.path().join("src")).unwrap());
+    let name = format!("{}/test/fresh:v1", reg.host);
+    put_image(&src, Some(&name), &three_layers(31), "amd64");
+    let client = Client::new(client_config(tmp.path()));
+    push_collect(&client, &src, &name, &PushOptions::default()).await;
+    let proxy = Proxy::start(reg.port, Fault::None);
+    let via = format!("{}/test/fresh:v1", proxy.host);
+    let dst = Arc::new(Store::open(tmp.path().join("dst")).unwrap());
+    let (first, _) = pull_collect(&client, &dst, &via, &PullOptions::default()).await;
+    assert!(!first.unwrap().up_to_date);
+    let before = proxy.bytes();
+    let fresh = Client::new(client_config(tmp.path()));
+    let (again, evs) = pull_collect(&fresh, &dst, &via, &PullOptions::default()).await;
+    let again = again.unwrap();
+    assert!(again.up_to_date);
+    assert_eq!(
+        statuses(&evs)
+            .iter()
+            .filter(|s| **s == Status::AlreadyExists)
+            .count(),
+        3
+    );
+    // A ping and one HEAD: no manifest body, no blobs.
+    let moved = proxy.bytes() - before;
+    assert!(moved < 4_000, "{moved} bytes for an up-to-date pull");
+}
