@@ -302,7 +302,12 @@ pub fn to_cyclonedx(scan: &ScanResult, s: &Subject, r: &Report) -> Value {
             continue;
         };
         let comp_ref = sbom::bom_ref(&scan.packages[i], i);
-        let mut rating = json!({"severity": f.severity.as_str().to_lowercase()});
+        // CycloneDX's severities: critical, high, medium, low, info, none, unknown.
+        let sev = match f.severity {
+            Severity::Negligible => "info".to_string(),
+            other => other.as_str().to_lowercase(),
+        };
+        let mut rating = json!({"severity": sev});
         if let Some(c) = &f.cvss {
             rating["score"] = json!(c.score);
             rating["method"] = json!(rating_method(&c.vector));
