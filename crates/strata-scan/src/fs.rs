@@ -447,6 +447,27 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layers_and_long_names() {
+        let deep = format!("app/{}/node_modules/x/package.json", "d".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(2);
+        b.append_data(&mut h, &deep, &b"{}"[..]).unwrap();
+        let t = b.into_inner().unwrap();
+        let z = zstd::encode_all(&t[..], 3).unwrap();
+        let mut fs = MergedFs::new();
+        assert!(fs.apply_layer(&z[..], 0, &All).unwrap());
+        assert_eq!(fs.read(&deep).unwrap().as_slice(), b"{}");
+        // A truncated layer is an error naming the layer.
+        let err = MergedFs::new()
+            .apply_layer(&z[..z.len() / 2], 3, &All)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 3"), "{err}");
+    }
+
+    #[test]
     fn symlink_loops_do_not_hang() {
         let mut fs = MergedFs::new();
         let l0 = tar(&[("a", Some("b"), b""), ("b", Some("a"), b"")]);
