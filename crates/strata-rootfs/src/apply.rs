@@ -124,6 +124,13 @@ pub fn split_name(raw: &[u8], limits: &Limits) -> std::result::Result<Vec<Vec<u8
             c => out.push(c.to_vec()),
         }
     }
+    if out.len() > limits.max_depth {
+        return Err(format!(
+            "name has {} components (the limit is {})",
+            out.len(),
+            limits.max_depth
+        ));
+    }
     Ok(out)
 }
 
@@ -198,6 +205,9 @@ struct LayerState {
     /// Existing directories this layer changed the contents of, with their mtimes from
     /// before: restored at the end so a layer changes only the times it names.
     touched: std::collections::BTreeMap<Vec<Vec<u8>>, Timespec>,
+    /// Directories already made opaque by this layer: a later marker in them (or below
+    /// them) has nothing left to hide, and re-listing would make hostile layers quadratic.
+    opaque_done: BTreeSet<Vec<u8>>,
     /// Restrictive directory modes applied once the layer is done (not running as root).
     dir_modes: Vec<(Vec<Vec<u8>>, u32)>,
     warnings: Vec<String>,
@@ -301,6 +311,7 @@ impl Applier {
             dir_times: Vec::new(),
             touched: Default::default(),
             dir_modes: Vec::new(),
+            opaque_done: BTreeSet::new(),
             warnings: Vec::new(),
             skipped_owners: Vec::new(),
             entries: 0,
@@ -831,6 +842,10 @@ impl Applier {
     /// layer wrote (before or after the marker).
     fn opaque(&self, dir: &[Vec<u8>], st: &mut LayerState) -> Result<()> {
         let raw = join(dir);
+        if (0..=dir.len()).any(|i| st.opaque_done.contains(&join(&dir[..i]))) {
+            return Ok(());
+        }
+        st.opaque_done.insert(raw.clone());
         let fd = match self.root.open_dir(&refs(dir)) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

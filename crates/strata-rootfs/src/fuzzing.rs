@@ -22,6 +22,7 @@ pub fn fuzz_limits() -> Limits {
         ratio_floor: 1 << 20,
         max_path: 1024,
         max_name: 255,
+        max_depth: 64,
         max_metadata: 64 << 10,
         max_xattr_bytes: 16 << 10,
     }

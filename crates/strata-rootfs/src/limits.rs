@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_path: usize,
     /// Longest single path component, in bytes (NAME_MAX).
     pub max_name: usize,
+    /// Most components in one entry name or link target (resolution cost grows with it).
+    pub max_depth: usize,
     /// Most bytes of tar metadata (headers, PAX records, GNU long names, sparse maps)
     /// for one entry; these are held in memory by the tar reader.
     pub max_metadata: u64,
@@ -39,6 +41,7 @@ impl Default for Limits {
             ratio_floor: 64 << 20,
             max_path: 4096,
             max_name: 255,
+            max_depth: 256,
             max_metadata: 1 << 20,
             max_xattr_bytes: 256 << 10,
         }
@@ -56,6 +59,7 @@ impl Limits {
             ratio_floor: u64::MAX,
             max_path: 1 << 20,
             max_name: 1 << 16,
+            max_depth: 1 << 16,
             max_metadata: 64 << 20,
             max_xattr_bytes: 64 << 20,
         }

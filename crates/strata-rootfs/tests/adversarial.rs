@@ -336,6 +336,16 @@ fn over_long_names_are_refused() {
 }
 
 #[test]
+fn deep_names_are_refused() {
+    let deep = "d/".repeat(300) + "f";
+    let mut t = T::new();
+    t.pax(&[("path", deep.as_bytes())]).file("short", b"x");
+    for (_c, r) in run(&[t.finish()], Limits::default()) {
+        expect_unsafe(&r, "components");
+    }
+}
+
+#[test]
 fn metadata_bomb_is_bounded() {
     let big = vec![b'x'; 3 << 20];
     let mut t = T::new();

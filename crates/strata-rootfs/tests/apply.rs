@@ -326,3 +326,31 @@ fn without_owners_they_are_recorded_and_restrictive_dirs_still_fill() {
         0o500
     );
 }
+
+#[test]
+fn repeated_and_nested_opaque_markers() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    let mut a = applier(&root, Resolver::Auto);
+    let mut l1 = T::new();
+    l1.file("d/a", b"a")
+        .file("d/sub/b", b"b")
+        .file("d/sub/c", b"c");
+    let l1 = l1.finish();
+    a.apply_layer("layer 1", &l1[..], None).unwrap();
+    let mut l2 = T::new();
+    l2.file("d/new", b"n")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/sub/kept", b"k")
+        .file("d/sub/.wh..wh..opq", b"")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/later", b"l");
+    let l2 = l2.finish();
+    a.apply_layer("layer 2", &l2[..], None).unwrap();
+    let d = strata_rootfs::tree::describe(&root.join("d"), false).unwrap();
+    let names: Vec<String> = d
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert_eq!(names, vec!["", "later", "new", "sub", "sub/kept"]);
+}
