@@ -524,3 +524,43 @@ async fn up_to_date_pull_only_asks_with_head() {
     let moved = proxy.bytes() - before;
     assert!(moved < 4_000, "{moved} bytes for an up-to-date pull");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_with_non_tar_blobs_round_trip() {
+    let Some(reg) = distribution(RegAuth::None) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Arc::new(Store::open(tmp.path().join("src")).unwrap());
+    let lease = src.lease(std::time::Duration::from_secs(600)).unwrap();
+    let cfg = src.put_bytes(b"{}", None, &lease).unwrap();
+    let note = b"not a tar at all\n";
+    let nd = src.put_bytes(note, None, &lease).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": strata_oci::media::OCI_MANIFEST,
+        "artifactType": "application/vnd.example.note",
+        "config": {"mediaType": strata_oci::media::OCI_EMPTY, "digest": cfg.to_string(), "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": nd.to_string(), "size": note.len()}],
+    });
+    let mb = serde_json::to_vec(&manifest).unwrap();
+    let (md, _) = src.put_document(&mb, None, &lease).unwrap();
+    let name = format!("{}/art/note:v1", reg.host);
+    src.meta()
+        .set_name(
+            &r(&name).to_string(),
+            &md,
+            strata_oci::media::OCI_MANIFEST,
+            mb.len() as u64,
+            true,
+        )
+        .unwrap();
+    src.release(lease).unwrap();
+    let client = Client::new(client_config(tmp.path()));
+    let (res, _) = push_collect(&client, &src, &name, &PushOptions::default()).await;
+    assert_eq!(res.digest, md);
+    let dst = Arc::new(Store::open(tmp.path().join("dst")).unwrap());
+    let (pulled, _) = pull_collect(&client, &dst, &name, &PullOptions::default()).await;
+    assert_eq!(pulled.unwrap().target.digest, md);
+    assert_eq!(dst.read_blob(&nd, 1024).unwrap(), note);
+}
