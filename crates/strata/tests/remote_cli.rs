@@ -305,6 +305,16 @@ fn login_logout_with_htpasswd() {
     image(&a.env, &name, 5);
     let err = a.fails(&["push", &name]);
     assert!(err.contains("denied"), "{err}");
+    let err = a.fails(&["login", &reg.host]);
+    assert!(
+        err.contains("Cannot perform an interactive login from a non TTY device"),
+        "{err}"
+    );
+    let err = a.fails(&["login", "--password-stdin", &reg.host]);
+    assert!(
+        err.contains("Must provide --username with --password-stdin"),
+        "{err}"
+    );
     let o = a.with_stdin(
         &["login", "-u", "carol", "--password-stdin", &reg.host],
         "wrong-one\n",

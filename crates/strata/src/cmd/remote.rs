@@ -628,10 +628,15 @@ fn login(a: LoginArgs) -> anyhow::Result<i32> {
     if a.password.is_some() && a.password_stdin {
         bail!("--password and --password-stdin are mutually exclusive");
     }
+    let tty = std::io::stdin().is_terminal();
+    let non_tty = || anyhow!("Cannot perform an interactive login from a non TTY device");
+    let username = match a.username {
+        Some(u) => u,
+        None if a.password_stdin => bail!("Must provide --username with --password-stdin"),
+        None if tty => prompt("Username: ", false)?,
+        None => return Err(non_tty()),
+    };
     let password = if a.password_stdin {
-        if a.username.is_none() {
-            bail!("Must provide --username with --password-stdin");
-        }
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
@@ -640,10 +645,11 @@ fn login(a: LoginArgs) -> anyhow::Result<i32> {
     } else if let Some(p) = a.password {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
         p
+    } else if tty {
+        prompt("Password: ", true)?
     } else {
-        bail!("Cannot perform an interactive login from a non TTY device: use -u and --password-stdin");
+        return Err(non_tty());
     };
-    let username = a.username.ok_or_else(|| anyhow!("Cannot perform an interactive login from a non TTY device: use -u and --password-stdin"))?;
     if username.is_empty() || password.is_empty() {
         bail!("Username and password are required");
     }
@@ -659,6 +665,32 @@ fn login(a: LoginArgs) -> anyhow::Result<i32> {
     );
     println!("Login Succeeded");
     Ok(0)
+}
+
+/// Asks on the terminal; `secret` turns echo off (with `stty`) while the answer is typed.
+fn prompt(label: &str, secret: bool) -> anyhow::Result<String> {
+    let stty = |arg: &str| {
+        std::fs::File::open("/dev/tty").ok().and_then(|t| {
+            std::process::Command::new("stty")
+                .arg(arg)
+                .stdin(t)
+                .status()
+                .ok()
+        })
+    };
+    print!("{label}");
+    std::io::stdout().flush()?;
+    if secret {
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if secret {
+        stty("echo");
+        println!();
+    }
+    read.context("reading from the terminal")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn logout(a: LogoutArgs) -> anyhow::Result<i32> {
