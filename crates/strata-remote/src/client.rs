@@ -618,7 +618,15 @@ impl Client {
             if !retry || attempt >= attempts {
                 return r;
             }
-            let delay = self.backoff(attempt);
+            // A registry's Retry-After (seconds) wins over our backoff, within reason.
+            let retry_after = r
+                .as_ref()
+                .ok()
+                .and_then(|resp| resp.headers().get(reqwest::header::RETRY_AFTER))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|secs| Duration::from_secs(secs.min(60)));
+            let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
             tracing::debug!("retrying {method} {url} in {delay:?}");
             tokio::time::sleep(delay).await;
         }

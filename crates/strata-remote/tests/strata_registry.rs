@@ -250,3 +250,48 @@ async fn token_auth_of_strata_registry() {
     .unwrap();
     assert_eq!(p.target.digest, desc.digest);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_registry_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::for_tests(dir.path().join("reg"));
+    cfg.limits.rate_limit_per_second = 10.0;
+    cfg.limits.rate_limit_burst = 3.0;
+    let reg = EmbeddedRegistry::start(cfg).unwrap();
+    let h = host(&reg);
+    let src = Arc::new(Store::open(dir.path().join("src")).unwrap());
+    let name = format!("{h}/limited/app:v1");
+    let layers: Vec<Vec<u8>> = (0..4)
+        .map(|i| layer_tar(&[("f", noise(1000, i))]))
+        .collect();
+    let desc = put_image(&src, Some(&name), &layers, "amd64");
+    let client = Client::new(client_config(dir.path()));
+    strata_remote::push(
+        &client,
+        src.clone(),
+        &r(&name),
+        &PushOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let dst = Arc::new(Store::open(dir.path().join("dst")).unwrap());
+    let p = strata_remote::pull(&client, dst, &r(&name), &PullOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(p.target.digest, desc.digest);
+    // The registry did refuse some requests (429 + Retry-After), and the client waited.
+    let metrics = reqwest::get(format!("{}/metrics", reg.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let limited: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("registry_rate_limited_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(limited > 0.0, "{metrics}");
+}
