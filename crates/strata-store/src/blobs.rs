@@ -386,7 +386,9 @@ impl Write for BlobWriter<'_> {
         let n = match self.file.write(buf) {
             Ok(n) => n,
             Err(e) => {
-                if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
+                if e.kind() == io::ErrorKind::StorageFull
+                    || e.kind() == io::ErrorKind::QuotaExceeded
+                {
                     // Keeping a partial blob on a full disk only makes things worse:
                     // give the space back (a later run starts this blob again).
                     let _ = self.reset();

@@ -202,6 +202,7 @@ impl Store {
                 tx.execute("DELETE FROM blobs WHERE digest = ?1", [d.to_string()])?;
                 tx.execute("DELETE FROM edges WHERE parent = ?1", [d.to_string()])?;
                 tx.execute("DELETE FROM layers WHERE digest = ?1", [d.to_string()])?;
+                tx.execute("DELETE FROM summaries WHERE digest = ?1", [d.to_string()])?;
                 tx.commit()?;
             }
             let p = self.blob_path(&d);

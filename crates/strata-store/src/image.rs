@@ -10,7 +10,7 @@ use strata_oci::{
 
 use crate::gc::Lease;
 use crate::layer::scan_layer;
-use crate::meta::{LayerRecord, NameRecord};
+use crate::meta::{LayerRecord, NameRecord, Summary};
 use crate::{Result, Store, StoreError};
 
 /// One platform entry of a (possibly multi-platform) image.
@@ -295,6 +295,41 @@ impl Store {
             config_raw,
             layers,
         })
+    }
+
+    /// Every name with its summary (what `image ls` shows), computed from the blobs only
+    /// the first time and cached in SQLite after that, so listing reads no blobs.
+    pub fn summaries(&self) -> Result<Vec<(NameRecord, Result<Summary, String>)>> {
+        let mut out = Vec::new();
+        let mut fresh = Vec::new();
+        for (n, cached) in self.meta().names_with_summaries()? {
+            let s = match cached {
+                Some(s) => Ok(s),
+                None => {
+                    let desc = Descriptor::new(&n.media_type, n.digest.clone(), n.size);
+                    match self.resolve(&desc, None) {
+                        Ok(r) => {
+                            let s = Summary {
+                                manifest: r.manifest_descriptor.digest.clone(),
+                                config: r.manifest.config.digest.clone(),
+                                created: r.config.created.clone(),
+                                size: r.size(),
+                            };
+                            // Only a complete image's summary is final.
+                            if r.layers.iter().all(|(_, l)| l.is_some()) {
+                                fresh.push((n.digest.clone(), s.clone()));
+                            }
+                            Ok(s)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            };
+            out.push((n, s));
+        }
+        // Caching is an optimisation: a busy database must not fail a listing.
+        let _ = self.meta().record_summaries(&fresh);
+        Ok(out)
     }
 
     /// Every name with its resolution.

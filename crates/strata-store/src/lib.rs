@@ -36,7 +36,7 @@ pub use blobs::{BlobWriter, IngestStatus};
 pub use error::StoreError;
 pub use gc::{GcReport, Lease};
 pub use image::{ImageRecord, PlatformImage, ResolvedImage};
-pub use meta::{Meta, NameRecord};
+pub use meta::{Meta, NameRecord, Summary};
 
 /// Result type of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -9,6 +9,10 @@
 //! * `edges(parent, child)`: manifest → config/layers, index → manifests; what GC follows.
 //! * `layers(digest, diff_id, uncompressed_size, unpacked_size)`: facts about each layer
 //!   computed once when it enters the store.
+//! * `summaries(digest, manifest, config, created, size)`: what `image ls` shows for a
+//!   name's target (the chosen platform's manifest, its config, creation time and
+//!   Docker size), cached so that listing never reads blobs; dropped when a name is
+//!   (re)pointed at the digest or the digest is collected.
 //! * `leases(id, pid, expires_at)` and `lease_blobs(lease, digest)`: work in progress that
 //!   GC must not touch.
 //! * `snapshots(chain_id, config)`: which image configs use which layer-cache snapshot
@@ -62,6 +66,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     config      TEXT NOT NULL,
     PRIMARY KEY (chain_id, config)
 );
+CREATE TABLE IF NOT EXISTS summaries (
+    digest        TEXT PRIMARY KEY,
+    manifest      TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    created       TEXT,
+    size          INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lease_blobs (
     lease       TEXT NOT NULL,
     digest      TEXT NOT NULL,
@@ -91,6 +102,19 @@ impl NameRecord {
     pub fn is_dangling(&self) -> bool {
         self.name.starts_with('@')
     }
+}
+
+/// What `image ls` needs about a name's target, cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The chosen platform's manifest (the target itself for a single manifest).
+    pub manifest: Digest,
+    /// Its config blob.
+    pub config: Digest,
+    /// The config's `created` (RFC 3339).
+    pub created: Option<String>,
+    /// Docker's size: the sum of the present layers' unpacked sizes.
+    pub size: u64,
 }
 
 /// Facts about a layer blob.
@@ -152,6 +176,57 @@ impl Meta {
             "INSERT OR IGNORE INTO lease_blobs(lease, digest) VALUES (?1, ?2)",
             params![lease.id(), d.to_string()],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every name joined with its cached summary, if any, sorted by name.
+    pub fn names_with_summaries(&self) -> Result<Vec<(NameRecord, Option<Summary>)>> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT i.name, i.digest, i.media_type, i.size, i.created_at, i.updated_at,
+                    s.manifest, s.config, s.created, s.size
+             FROM images i LEFT JOIN summaries s ON s.digest = i.digest ORDER BY i.name",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                let name = row_to_name(r)?;
+                let summary = match r.get::<_, Option<String>>(6)? {
+                    Some(m) => Some(Summary {
+                        manifest: digest_col(m)?,
+                        config: digest_col(r.get(7)?)?,
+                        created: r.get(8)?,
+                        size: r.get::<_, i64>(9)? as u64,
+                    }),
+                    None => None,
+                };
+                Ok((name, summary))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Caches the summaries of target digests, in one transaction.
+    pub fn record_summaries(&self, items: &[(Digest, Summary)]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO summaries(digest, manifest, config, created, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (d, s) in items {
+                st.execute(params![
+                    d.to_string(),
+                    s.manifest.to_string(),
+                    s.config.to_string(),
+                    s.created,
+                    s.size as i64
+                ])?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }

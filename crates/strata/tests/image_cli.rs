@@ -61,6 +61,18 @@ fn ls_default_table_matches_docker_layout() {
     );
     assert_eq!(out, want);
     assert_eq!(env.ok(&["images"]), want, "images is an alias of image ls");
+    // The default table is laid out directly; the template path must agree with it.
+    assert_eq!(env.ok(&["image", "ls", "--format", "table"]), want);
+    assert_eq!(
+        env.ok(&["image", "ls", "--digests"]),
+        env.ok(&[
+            "image",
+            "ls",
+            "--digests",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+        ])
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use strata_format::human;
 use strata_oci::reference::reference_filter_matches;
 use strata_oci::{Digest, Platform, Reference};
-use strata_store::{NameRecord, ResolvedImage, Store, StoreError};
+use strata_store::{NameRecord, ResolvedImage, Store, StoreError, Summary};
 
 use super::out::{self, OutputFormat};
 use super::{exit, Ctx};
@@ -304,8 +304,17 @@ struct Row {
     name: NameRecord,
     repo: String,
     tag: String,
-    resolved: ResolvedImage,
+    summary: Summary,
     created: Option<DateTime<Utc>>,
+}
+
+impl Row {
+    fn id(&self) -> &Digest {
+        &self.name.digest
+    }
+    fn target(&self) -> strata_oci::Descriptor {
+        descriptor_of(&self.name)
+    }
 }
 
 fn parse_filters(
@@ -339,15 +348,19 @@ fn ls_rows(store: &Store, a: &LsArgs) -> anyhow::Result<Vec<Row>> {
         &["dangling", "label", "before", "since", "reference", "until"],
     )?;
     let mut rows = Vec::new();
-    for rec in store.images()? {
-        let Ok(resolved) = rec.resolved else { continue };
-        let (repo, tag) = display_parts(&rec.name);
-        let created = created_time(&resolved);
+    for (name, summary) in store.summaries()? {
+        let Ok(summary) = summary else { continue };
+        let (repo, tag) = display_parts(&name);
+        let created = summary
+            .created
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|d| d.with_timezone(&Utc));
         rows.push(Row {
-            name: rec.name,
+            name,
             repo,
             tag,
-            resolved,
+            summary,
             created,
         });
     }
@@ -365,7 +378,12 @@ fn ls_rows(store: &Store, a: &LsArgs) -> anyhow::Result<Vec<Row>> {
         rows.retain(|r| r.name.is_dangling() == want);
     }
     if let Some(labels) = filters.get("label") {
-        rows.retain(|r| labels_match(&r.resolved.config.labels(), labels));
+        // Labels live in the config: read it only when this filter asks for them.
+        rows.retain(|r| {
+            store
+                .read_config(&r.summary.config)
+                .is_ok_and(|(c, _)| labels_match(&c.labels(), labels))
+        });
     }
     if let Some(b) = filters.get("before") {
         let t = time_of(&b[0])?;
@@ -405,9 +423,9 @@ fn ls_rows(store: &Store, a: &LsArgs) -> anyhow::Result<Vec<Row>> {
                 .then(x.tag.cmp(&y.tag))
         }),
         SortKey::Size => rows.sort_by(|x, y| {
-            y.resolved
-                .size()
-                .cmp(&x.resolved.size())
+            y.summary
+                .size
+                .cmp(&x.summary.size)
                 .then(x.repo.cmp(&y.repo))
         }),
         SortKey::Name => rows.sort_by(|x, y| x.repo.cmp(&y.repo).then(x.tag.cmp(&y.tag))),
@@ -470,18 +488,45 @@ fn ls(a: LsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if a.quiet {
         let mut seen = BTreeSet::new();
         for r in &rows {
-            if seen.insert(r.resolved.id().clone()) {
-                writeln!(stdout, "{}", id_string(r.resolved.id(), a.no_trunc))?;
+            if seen.insert(r.id().clone()) {
+                writeln!(stdout, "{}", id_string(r.id(), a.no_trunc))?;
             }
         }
         return Ok(0);
     }
     let now = Utc::now();
+    if a.format.is_none() {
+        // The default table, laid out directly: the same cells the template
+        // `LS_TABLE`/`LS_TABLE_DIGESTS` produces, without running it per row.
+        let mut lines: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
+        let mut header = vec!["REPOSITORY".to_string(), "TAG".to_string()];
+        if a.digests {
+            header.push("DIGEST".to_string());
+        }
+        header.extend(["IMAGE ID", "CREATED", "SIZE"].map(String::from));
+        lines.push(header);
+        for r in &rows {
+            let mut cells = vec![r.repo.clone(), r.tag.clone()];
+            if a.digests {
+                cells.push(r.id().to_string());
+            }
+            cells.push(id_string(r.id(), a.no_trunc));
+            cells.push(
+                r.created
+                    .map(|c| human::since(c, now))
+                    .unwrap_or_else(|| "N/A".into()),
+            );
+            cells.push(human::size(r.summary.size));
+            lines.push(cells);
+        }
+        stdout.write_all(out::columns(&lines).as_bytes())?;
+        return Ok(0);
+    }
     let values: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let size = r.resolved.size();
-            let digest = r.resolved.id().to_string();
+            let size = r.summary.size;
+            let digest = r.id().to_string();
             let mut m = Map::new();
             m.insert("Containers".into(), json!("N/A"));
             m.insert(
@@ -496,7 +541,7 @@ fn ls(a: LsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                     .unwrap_or_else(|| "N/A".into())),
             );
             m.insert("Digest".into(), json!(digest));
-            m.insert("ID".into(), json!(id_string(r.resolved.id(), a.no_trunc)));
+            m.insert("ID".into(), json!(id_string(r.id(), a.no_trunc)));
             m.insert("Repository".into(), json!(r.repo));
             m.insert("SharedSize".into(), json!("N/A"));
             m.insert("Size".into(), json!(human::size(size)));
@@ -534,13 +579,9 @@ fn ls_tree(store: &Store, a: &LsArgs) -> anyhow::Result<i32> {
         } else {
             format!("{}:{}", r.repo, r.tag)
         };
-        match groups.iter_mut().find(|g| &g.0 == r.resolved.id()) {
+        match groups.iter_mut().find(|g| &g.0 == r.id()) {
             Some(g) => g.1.push(label),
-            None => groups.push((
-                r.resolved.id().clone(),
-                vec![label],
-                r.resolved.target.clone(),
-            )),
+            None => groups.push((r.id().clone(), vec![label], r.target())),
         }
     }
     for (id, labels, target) in groups {
