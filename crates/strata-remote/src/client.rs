@@ -443,7 +443,16 @@ impl Client {
                 }
             }
         }
-        out.push(self.endpoint(domain).await?);
+        // With a live mirror, an unreachable origin is not fatal (Docker Hub offline,
+        // a mirror on the LAN): the mirrors serve, and the origin stays the fallback
+        // only when it answers.
+        match self.endpoint(domain).await {
+            Ok(e) => out.push(e),
+            Err(e) if !out.is_empty() => {
+                tracing::warn!("registry {domain} unavailable, using its mirrors: {e}");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(out)
     }
 

@@ -84,6 +84,27 @@ async fn mirror_first_then_origin() {
     .await
     .unwrap();
     assert!(origin.bytes() - before > 500_000);
+
+    // An origin that cannot be reached at all: the mirror alone serves the pull.
+    let dead_origin = format!("127.0.0.1:{}", free_port());
+    let mut cfg = client_config(tmp.path());
+    cfg.mirrors
+        .insert(dead_origin.clone(), vec![format!("http://{}", mirror.host)]);
+    let dst3 = Arc::new(Store::open(tmp.path().join("dst3")).unwrap());
+    let before = mirror.bytes();
+    strata_remote::pull(
+        &Client::new(cfg),
+        dst3.clone(),
+        &r(&format!("{dead_origin}/mir/app:v1")),
+        &PullOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(
+        mirror.bytes() - before > 500_000,
+        "the mirror served the pull"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
