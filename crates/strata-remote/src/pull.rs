@@ -483,6 +483,60 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// Streams one blob into the store (resuming an earlier ingest), retrying broken
 /// transfers with Range requests. Returns the bytes received from the network.
+/// Computes a layer's facts (diff ID, sizes) on a blocking thread from the chunks as
+/// they are downloaded, so that verifying `diff_ids` overlaps with the transfer instead
+/// of reading the layer back from disk afterwards. Chunks must arrive contiguous from
+/// byte 0; a download that restarts its blob drops the scanner (the store then computes
+/// the facts from the committed blob).
+struct LayerScanner {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    handle: tokio::task::JoinHandle<std::io::Result<strata_store::layer::LayerFacts>>,
+}
+
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    cur: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}
+
+impl LayerScanner {
+    fn start() -> LayerScanner {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let handle = tokio::task::spawn_blocking(move || {
+            strata_store::layer::scan_layer(ChannelReader {
+                rx,
+                cur: bytes::Bytes::new(),
+            })
+        });
+        LayerScanner { tx, handle }
+    }
+
+    /// Hands a chunk to the scanner; false when the scanner has stopped (a bad tar:
+    /// the facts are then computed, and the error reported, from the committed blob).
+    async fn feed(&self, chunk: bytes::Bytes) -> bool {
+        self.tx.send(chunk).await.is_ok()
+    }
+
+    async fn finish(self) -> Option<strata_store::layer::LayerFacts> {
+        drop(self.tx);
+        self.handle.await.ok()?.ok()
+    }
+}
+
 async fn download_blob(
     client: &Client,
     store: &Store,
@@ -514,6 +568,8 @@ async fn download_blob(
             return Ok(fetched);
         };
         let resumed = w.offset();
+        let known = layer && blocking(|| store.meta().layer(&desc.digest))?.is_some();
+        let mut scanner = (layer && resumed == 0 && !known).then(LayerScanner::start);
         let mut attempt = 1u32;
         let max = client.config().max_attempts.max(1);
         loop {
@@ -525,6 +581,7 @@ async fn download_blob(
                 let mut s = client.fetch_blob(repo, desc, start).await?;
                 if s.offset != start {
                     w.reset()?;
+                    scanner = None;
                 }
                 send(Event::Blob {
                     digest: desc.digest.clone(),
@@ -544,6 +601,11 @@ async fn download_blob(
                     }
                     w.write_all(&chunk).map_err(StoreError::Stream)?;
                     fetched += chunk.len() as u64;
+                    if let Some(sc) = &scanner {
+                        if !sc.feed(chunk.clone()).await {
+                            scanner = None;
+                        }
+                    }
                     if w.offset() - last >= 256 * 1024 || w.offset() == desc.size {
                         last = w.offset();
                         send(Event::Blob {
@@ -592,6 +654,18 @@ async fn download_blob(
         });
         match w.commit(lease) {
             Ok(_) => {
+                if let Some(facts) = match scanner.take() {
+                    Some(sc) => sc.finish().await,
+                    None => None,
+                } {
+                    let rec = strata_store::meta::LayerRecord {
+                        digest: desc.digest.clone(),
+                        diff_id: facts.diff_id,
+                        uncompressed_size: facts.uncompressed_size,
+                        unpacked_size: facts.unpacked_size,
+                    };
+                    blocking(|| store.meta().record_layer(&rec))?;
+                }
                 send(Event::Blob {
                     digest: desc.digest.clone(),
                     layer,

@@ -295,3 +295,76 @@ async fn rate_limited_registry_is_waited_for() {
         .unwrap_or(0.0);
     assert!(limited > 0.0, "{metrics}");
 }
+
+/// A config whose diff ID does not match its layer: the layer's facts are computed while
+/// it downloads, the mismatch is reported, and the destination store keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_diff_id_is_refused_and_nothing_is_kept() {
+    use serde_json::json;
+    use strata_oci::{media, Descriptor, Digest};
+    let dir = tempfile::tempdir().unwrap();
+    let reg = EmbeddedRegistry::start(Config::for_tests(dir.path().join("reg"))).unwrap();
+    let h = host(&reg);
+    let src = Arc::new(Store::open(dir.path().join("src")).unwrap());
+    let name = format!("{h}/bad/diffid:v1");
+    let lease = src.lease(std::time::Duration::from_secs(600)).unwrap();
+    let tar = layer_tar(&[("f", noise(300_000, 9))]);
+    let gz = gzip(&tar);
+    let ld = Digest::sha256_of(&gz);
+    src.put_layer(&gz[..], Some((ld.clone(), gz.len() as u64)), &lease)
+        .unwrap();
+    let wrong = Digest::sha256_of(b"not the layer");
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [wrong.to_string()]},
+    }))
+    .unwrap();
+    let cd = src.put_bytes(&config, None, &lease).unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": media::OCI_LAYER_GZIP, "digest": ld.to_string(), "size": gz.len()}],
+    }))
+    .unwrap();
+    let (md, _) = src.put_document(&manifest, None, &lease).unwrap();
+    let desc = Descriptor::new(media::OCI_MANIFEST, md, manifest.len() as u64);
+    src.meta()
+        .set_name(
+            &r(&name).to_string(),
+            &desc.digest,
+            &desc.media_type,
+            desc.size,
+            true,
+        )
+        .unwrap();
+    src.release(lease).unwrap();
+    let client = Client::new(client_config(dir.path()));
+    strata_remote::push(
+        &client,
+        src.clone(),
+        &r(&name),
+        &PushOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    let dst = Arc::new(Store::open(dir.path().join("dst")).unwrap());
+    let err = strata_remote::pull(
+        &client,
+        dst.clone(),
+        &r(&name),
+        &PullOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&wrong.to_string()), "{err}");
+    assert!(dst.meta().names().unwrap().is_empty());
+    dst.gc().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("dst/blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "nothing of the refused image is kept");
+}
