@@ -515,7 +515,7 @@ impl std::io::Read for ChannelReader {
 
 impl LayerScanner {
     fn start() -> LayerScanner {
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
         let handle = tokio::task::spawn_blocking(move || {
             strata_store::layer::scan_layer(ChannelReader {
                 rx,
