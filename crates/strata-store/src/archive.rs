@@ -42,6 +42,7 @@ use strata_oci::{
 
 use crate::compress::{decompress, Compression};
 use crate::gc::Lease;
+use crate::layer::HashingReader;
 use crate::{Result, Store, StoreError};
 
 /// Largest JSON file (`manifest.json`, `index.json`, a config) read into memory: 4 MiB.
@@ -1497,22 +1498,6 @@ fn tar_header(kind: tar::EntryType, size: u64) -> Result<tar::Header> {
     h.set_username("").map_err(stream_err)?;
     h.set_groupname("").map_err(stream_err)?;
     Ok(h)
-}
-
-/// Hashes what passes through, so a blob corrupted on disk is noticed while saving.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Digester,
-    count: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 fn stream_blob_into<W: Write>(

@@ -29,10 +29,12 @@ pub struct LayerFacts {
     pub entries: u64,
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hasher: Digester,
-    count: u64,
+/// Hashes and counts what passes through (layer scans, and saves that notice a blob
+/// corrupted on disk while streaming it).
+pub(crate) struct HashingReader<R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: Digester,
+    pub(crate) count: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
