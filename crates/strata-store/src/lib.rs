@@ -22,6 +22,7 @@
 
 pub mod archive;
 pub mod blobs;
+pub mod compose;
 pub mod compress;
 pub mod error;
 pub mod gc;
@@ -33,6 +34,7 @@ pub mod snapshots;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobWriter, IngestStatus};
+pub use compose::{NewImage, Step};
 pub use error::StoreError;
 pub use gc::{GcReport, Lease};
 pub use image::{ImageRecord, PlatformImage, ResolvedImage};

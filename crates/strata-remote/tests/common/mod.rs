@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use strata_oci::{media, Descriptor, Digest};
+use strata_oci::Descriptor;
 use strata_remote::ClientConfig;
 use strata_store::Store;
 
@@ -589,77 +589,37 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// Writes an image with the given layer tars (gzip-compressed) into `store` under
 /// `name` (if any). Returns the manifest descriptor.
 pub fn put_image(store: &Store, name: Option<&str>, layers: &[Vec<u8>], arch: &str) -> Descriptor {
-    let lease = store.lease(Duration::from_secs(600)).unwrap();
-    let mut ls = Vec::new();
-    let mut diff_ids = Vec::new();
-    for tar in layers {
-        let gz = gzip(tar);
-        let d = Digest::sha256_of(&gz);
-        store
-            .put_layer(&gz[..], Some((d.clone(), gz.len() as u64)), &lease)
-            .unwrap();
-        diff_ids.push(Digest::sha256_of(tar).to_string());
-        ls.push(
-            json!({"mediaType": media::OCI_LAYER_GZIP, "digest": d.to_string(), "size": gz.len()}),
-        );
-    }
-    let config = json!({
-        "created": "2024-01-02T03:04:05Z", "architecture": arch, "os": "linux",
-        "config": {"Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": layers.iter().map(|_| json!({"created_by": "test"})).collect::<Vec<_>>(),
-    });
-    let config = serde_json::to_vec(&config).unwrap();
-    let cd = store.put_bytes(&config, None, &lease).unwrap();
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
-        "config": {"mediaType": media::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
-        "layers": ls,
-    });
-    let mb = serde_json::to_vec(&manifest).unwrap();
-    let (md, _) = store.put_document(&mb, None, &lease).unwrap();
-    let desc = Descriptor::new(media::OCI_MANIFEST, md, mb.len() as u64);
-    if let Some(n) = name {
-        let full = strata_oci::Reference::parse_with_default_tag(n)
+    let image = strata_store::NewImage {
+        steps: layers
+            .iter()
+            .map(|t| strata_store::Step {
+                created_by: "test".into(),
+                layer: Some(t.clone()),
+            })
+            .collect(),
+        created: "2024-01-02T03:04:05Z".into(),
+        architecture: arch.into(),
+        os: "linux".into(),
+        config: json!({"Cmd": ["/bin/sh"]}),
+    };
+    let full = name.map(|n| {
+        strata_oci::Reference::parse_with_default_tag(n)
             .unwrap()
-            .to_string();
-        store
-            .meta()
-            .set_name(&full, &desc.digest, &desc.media_type, desc.size, true)
-            .unwrap();
-    }
-    store.release(lease).unwrap();
-    desc
+            .to_string()
+    });
+    store.write_image(&image, full.as_deref()).unwrap()
 }
 
 /// Writes an index over `(manifest, "os/arch")` entries and names it.
 pub fn put_index(store: &Store, name: &str, entries: &[(Descriptor, &str)]) -> Descriptor {
-    let lease = store.lease(Duration::from_secs(600)).unwrap();
-    let manifests: Vec<_> = entries
+    let entries: Vec<_> = entries
         .iter()
-        .map(|(d, p)| {
-            let plat = strata_oci::Platform::parse(p).unwrap();
-            let mut v = json!({"mediaType": d.media_type, "digest": d.digest.to_string(), "size": d.size,
-                "platform": {"architecture": plat.architecture, "os": plat.os}});
-            if let Some(var) = plat.variant {
-                v["platform"]["variant"] = json!(var);
-            }
-            v
-        })
+        .map(|(d, p)| (d.clone(), strata_oci::Platform::parse(p).unwrap()))
         .collect();
-    let idx = json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests});
-    let bytes = serde_json::to_vec(&idx).unwrap();
-    let (d, _) = store.put_document(&bytes, None, &lease).unwrap();
-    let desc = Descriptor::new(media::OCI_INDEX, d, bytes.len() as u64);
     let full = strata_oci::Reference::parse_with_default_tag(name)
         .unwrap()
         .to_string();
-    store
-        .meta()
-        .set_name(&full, &desc.digest, &desc.media_type, desc.size, true)
-        .unwrap();
-    store.release(lease).unwrap();
-    desc
+    store.write_index(&entries, Some(&full)).unwrap()
 }
 
 /// Committed blob files in a store.

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use serde_json::json;
-use strata_oci::{media, Descriptor, Digest};
 use strata_store::{ResolvedImage, Store};
 
 /// One entry of a layer.
@@ -76,50 +75,23 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// Writes an image made of `steps` (CREATED BY, layer or None for an empty layer) into
 /// the store under `name` and returns it resolved.
 pub fn put_image(store: &Store, name: &str, steps: &[(&str, Option<Vec<u8>>)]) -> ResolvedImage {
-    let lease = store.lease(std::time::Duration::from_secs(600)).unwrap();
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    let mut history = Vec::new();
-    for (by, tar) in steps {
-        let mut h = json!({"created": "2024-01-01T00:00:00Z", "created_by": by});
-        match tar {
-            Some(tar) => {
-                let gz = gzip(tar);
-                let d = Digest::sha256_of(&gz);
-                store
-                    .put_layer(&gz[..], Some((d.clone(), gz.len() as u64)), &lease)
-                    .unwrap();
-                diff_ids.push(Digest::sha256_of(tar).to_string());
-                layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": d.to_string(), "size": gz.len()}));
-            }
-            None => h["empty_layer"] = json!(true),
-        }
-        history.push(h);
-    }
-    let config = json!({
-        "created": "2024-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": history,
-    });
-    let config = serde_json::to_vec(&config).unwrap();
-    let cd = store.put_bytes(&config, None, &lease).unwrap();
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
-        "config": {"mediaType": media::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
-        "layers": layers,
-    });
-    let mbytes = serde_json::to_vec(&manifest).unwrap();
-    let (md, _) = store.put_document(&mbytes, None, &lease).unwrap();
-    let desc = Descriptor::new(media::OCI_MANIFEST, md, mbytes.len() as u64);
+    let image = strata_store::NewImage {
+        steps: steps
+            .iter()
+            .map(|(by, t)| strata_store::Step {
+                created_by: by.to_string(),
+                layer: t.clone(),
+            })
+            .collect(),
+        created: "2024-01-01T00:00:00Z".into(),
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        config: json!({"Cmd": ["/bin/sh"]}),
+    };
     let full = strata_oci::Reference::parse_with_default_tag(name)
         .unwrap()
         .to_string();
-    store
-        .meta()
-        .set_name(&full, &desc.digest, &desc.media_type, desc.size, true)
-        .unwrap();
-    store.release(lease).unwrap();
+    let desc = store.write_image(&image, Some(&full)).unwrap();
     store.resolve(&desc, None).unwrap()
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
-use strata_oci::{media, Descriptor, Digest};
+use strata_oci::Descriptor;
 use strata_store::Store;
 
 /// A temporary store root.
@@ -140,88 +140,37 @@ pub fn put_image(
     arch: &str,
     labels: serde_json::Value,
 ) -> Descriptor {
-    let lease = store.lease(std::time::Duration::from_secs(600)).unwrap();
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    let mut history = Vec::new();
-    for s in steps {
-        let mut h = json!({"created": created, "created_by": s.created_by});
-        match &s.layer {
-            Some(tar) => {
-                let gz = gzip(tar);
-                let d = Digest::sha256_of(&gz);
-                store
-                    .put_layer(&gz[..], Some((d.clone(), gz.len() as u64)), &lease)
-                    .unwrap();
-                diff_ids.push(Digest::sha256_of(tar).to_string());
-                layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": d.to_string(), "size": gz.len()}));
-            }
-            None => {
-                h["empty_layer"] = json!(true);
-            }
-        }
-        history.push(h);
-    }
-    let config = json!({
-        "created": created,
-        "architecture": arch,
-        "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"], "Labels": labels},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": history,
-    });
-    let config = serde_json::to_vec(&config).unwrap();
-    let cd = store.put_bytes(&config, None, &lease).unwrap();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": {"mediaType": media::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
-        "layers": layers,
-    });
-    let mbytes = serde_json::to_vec(&manifest).unwrap();
-    let (md, _) = store.put_document(&mbytes, None, &lease).unwrap();
-    let desc = Descriptor::new(media::OCI_MANIFEST, md, mbytes.len() as u64);
-    if let Some(n) = name {
-        let full = strata_oci::Reference::parse_with_default_tag(n)
+    let image = strata_store::NewImage {
+        steps: steps
+            .iter()
+            .map(|s| strata_store::Step {
+                created_by: s.created_by.clone(),
+                layer: s.layer.clone(),
+            })
+            .collect(),
+        created: created.to_string(),
+        architecture: arch.to_string(),
+        os: "linux".to_string(),
+        config: json!({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"], "Labels": labels}),
+    };
+    let full = name.map(|n| {
+        strata_oci::Reference::parse_with_default_tag(n)
             .unwrap()
-            .to_string();
-        store
-            .meta()
-            .set_name(&full, &desc.digest, &desc.media_type, desc.size, true)
-            .unwrap();
-    }
-    store.release(lease).unwrap();
-    desc
+            .to_string()
+    });
+    store.write_image(&image, full.as_deref()).unwrap()
 }
 
 /// Writes an index over `entries` (descriptor + platform) and names it.
 pub fn put_index(store: &Store, name: &str, entries: &[(Descriptor, &str)]) -> Descriptor {
-    let lease = store.lease(std::time::Duration::from_secs(600)).unwrap();
-    let manifests: Vec<_> = entries
+    let entries: Vec<_> = entries
         .iter()
-        .map(|(d, p)| {
-            let plat = strata_oci::Platform::parse(p).unwrap();
-            let mut v = json!({"mediaType": d.media_type, "digest": d.digest.to_string(), "size": d.size,
-                "platform": {"architecture": plat.architecture, "os": plat.os}});
-            if let Some(var) = plat.variant {
-                v["platform"]["variant"] = json!(var);
-            }
-            v
-        })
+        .map(|(d, p)| (d.clone(), strata_oci::Platform::parse(p).unwrap()))
         .collect();
-    let idx = json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests});
-    let bytes = serde_json::to_vec(&idx).unwrap();
-    let (d, _) = store.put_document(&bytes, None, &lease).unwrap();
-    let desc = Descriptor::new(media::OCI_INDEX, d, bytes.len() as u64);
     let full = strata_oci::Reference::parse_with_default_tag(name)
         .unwrap()
         .to_string();
-    store
-        .meta()
-        .set_name(&full, &desc.digest, &desc.media_type, desc.size, true)
-        .unwrap();
-    store.release(lease).unwrap();
-    desc
+    store.write_index(&entries, Some(&full)).unwrap()
 }
 
 /// An RFC 3339 time `secs` seconds before now.
