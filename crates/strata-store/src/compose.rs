@@ -10,6 +10,9 @@ use strata_oci::{media, Descriptor, Digest};
 
 use crate::{Result, Store, StoreError};
 
+/// How long a composition's lease protects what it writes.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// One build step: what `history` says, and the layer it made (None for a step that
 /// only changed the config, shown by Docker as `0B`).
 #[derive(Debug, Clone)]
@@ -39,18 +42,9 @@ impl Store {
     /// Writes `image` (under a lease released at the end) and, when `name` is given (a
     /// full reference), points the name at it. Returns the manifest descriptor.
     pub fn write_image(&self, image: &NewImage, name: Option<&str>) -> Result<Descriptor> {
-        let lease = self.lease(std::time::Duration::from_secs(600))?;
-        let res = self.write_image_leased(image, name, &lease);
-        match res {
-            Ok(d) => {
-                self.release(lease)?;
-                Ok(d)
-            }
-            Err(e) => {
-                self.abort(lease)?;
-                Err(e)
-            }
-        }
+        self.with_lease(LEASE_TTL, |lease| {
+            self.write_image_leased(image, name, lease)
+        })
     }
 
     fn write_image_leased(
@@ -113,7 +107,6 @@ impl Store {
         entries: &[(Descriptor, strata_oci::Platform)],
         name: Option<&str>,
     ) -> Result<Descriptor> {
-        let lease = self.lease(std::time::Duration::from_secs(600))?;
         let manifests: Vec<Value> = entries
             .iter()
             .map(|(d, p)| {
@@ -125,23 +118,14 @@ impl Store {
         let idx =
             json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests});
         let bytes = serde_json::to_vec(&idx).map_err(|e| StoreError::Archive(e.to_string()))?;
-        let res = self.put_document(&bytes, None, &lease).and_then(|(d, _)| {
+        self.with_lease(LEASE_TTL, |lease| {
+            let (d, _) = self.put_document(&bytes, None, lease)?;
             let desc = Descriptor::new(media::OCI_INDEX, d, bytes.len() as u64);
             if let Some(n) = name {
                 self.meta()
                     .set_name(n, &desc.digest, &desc.media_type, desc.size, true)?;
             }
             Ok(desc)
-        });
-        match res {
-            Ok(d) => {
-                self.release(lease)?;
-                Ok(d)
-            }
-            Err(e) => {
-                self.abort(lease)?;
-                Err(e)
-            }
-        }
+        })
     }
 }

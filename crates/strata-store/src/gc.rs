@@ -112,6 +112,22 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` under a fresh lease: released when `f` succeeds, aborted (what it alone
+    /// added is removed) when it fails, so the store is as before the failure.
+    pub fn with_lease<T>(&self, ttl: Duration, f: impl FnOnce(&Lease) -> Result<T>) -> Result<T> {
+        let lease = self.lease(ttl)?;
+        match f(&lease) {
+            Ok(v) => {
+                self.release(lease)?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.abort(lease)?;
+                Err(e)
+            }
+        }
+    }
+
     /// Releases a lease after a failed operation and removes what it alone had added,
     /// so the store is as it was before the operation started.
     pub fn abort(&self, lease: Lease) -> Result<GcReport> {
