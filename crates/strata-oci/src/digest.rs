@@ -210,9 +210,44 @@ impl std::io::Write for Digester {
     }
 }
 
+/// Chain IDs of a list of layer diff IDs (OCI image spec, "ChainID"): `chain(0) =
+/// diff(0)`, `chain(n) = sha256(chain(n-1) + " " + diff(n))`. A chain ID names the
+/// filesystem state after a layer together with every layer below it, so the layer caches
+/// (unpacked snapshots, scan results) are keyed by it.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => {
+                let mut h = Digester::default();
+                h.update(format!("{prev} {d}").as_bytes());
+                h.finish()
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let a = Digest::sha256_of(b"a");
+        let b = Digest::sha256_of(b"b");
+        let c = Digest::sha256_of(b"c");
+        let chains = chain_ids(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(chains[0], a);
+        let ab = Digest::sha256_of(format!("{a} {b}").as_bytes());
+        assert_eq!(chains[1], ab);
+        assert_eq!(chains[2], Digest::sha256_of(format!("{ab} {c}").as_bytes()));
+        assert!(chain_ids(&[]).is_empty());
+        // A prefix of layers has a prefix of chain IDs.
+        assert_eq!(chain_ids(&[a, b]), chains[..2].to_vec());
+    }
 
     #[test]
     fn parses_valid_and_rejects_invalid() {

@@ -1,6 +1,7 @@
 //! The image model shared by every Strata crate.
 //!
-//! * [`digest`]: validated content digests (`sha256:…`, `sha512:…`), safe to use in paths.
+//! * [`digest`]: validated content digests (`sha256:…`, `sha512:…`), safe to use in paths,
+//!   and chain IDs.
 //! * [`reference`]: image references with Docker's grammar and normalisation.
 //! * [`media`]: the OCI and Docker media types.
 //! * [`manifest`]: manifests, indexes and configs (OCI and Docker schema2), read by
@@ -13,7 +14,7 @@ pub mod media;
 pub mod platform;
 pub mod reference;
 
-pub use digest::{Digest, DigestError, Digester};
+pub use digest::{chain_ids, Digest, DigestError, Digester};
 pub use manifest::{Descriptor, Document, ImageConfig, ImageIndex, ImageManifest, ModelError};
 pub use platform::Platform;
 pub use reference::{Reference, ReferenceError};
