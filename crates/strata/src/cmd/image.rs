@@ -21,6 +21,8 @@ pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
     Ls(LsArgs),
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Display detailed information on one or more images
@@ -200,6 +202,7 @@ pub struct DfArgs {
 pub fn run(cmd: ImageCommand, ctx: &Ctx) -> anyhow::Result<i32> {
     match cmd {
         ImageCommand::Ls(a) => ls(a, ctx),
+        ImageCommand::Build(a) => super::build::run(a, ctx),
         ImageCommand::History(a) => history(a, ctx),
         ImageCommand::Inspect(a) => inspect(a, ctx),
         ImageCommand::Tag(a) => tag(a, ctx),

@@ -2,6 +2,7 @@
 //! its clap `Args`/`Subcommand` types and a `run` function that calls a library.
 
 pub mod archive;
+pub mod build;
 pub mod image;
 pub mod out;
 pub mod registry;
@@ -42,6 +43,8 @@ pub enum Command {
     Image(image::ImageCommand),
     /// List images
     Images(image::LsArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
     /// Remove one or more images
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Image(c) => image::run(c, &ctx),
         Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
+        Command::Build(a) => build::run(a, &ctx),
         Command::Tag(a) => image::run(image::ImageCommand::Tag(a), &ctx),
         Command::Rmi(a) => image::run(image::ImageCommand::Rm(a), &ctx),
         Command::Save(a) => archive::run_save(a, &ctx),
