@@ -90,6 +90,31 @@ pub struct Applier {
     opts: ApplyOptions,
     is_root: bool,
     layers: usize,
+    /// The last parent directory opened, reused by consecutive entries of the same
+    /// directory (tar order groups them). Dropped whenever anything is removed, since a
+    /// removal (a whiteout, a replaced directory or symlink) may change what a path
+    /// resolves to; creating entries never does.
+    parent: Option<Parent>,
+    /// The process's file-creation mask, when known: files and directories are created
+    /// with their final permission bits when the mask cannot strip any of them.
+    umask: Option<u32>,
+    euid: u32,
+    egid: u32,
+}
+
+/// A cached parent directory.
+struct Parent {
+    comps: Vec<Vec<u8>>,
+    fd: std::sync::Arc<OwnedFd>,
+    /// Whether it has the set-group-ID bit (new entries then take its group).
+    setgid: bool,
+}
+
+/// The process's umask, read from /proc (Linux 4.7+) without changing it.
+fn read_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
 }
 
 fn euid_is_root() -> bool {
@@ -213,6 +238,87 @@ struct LayerState {
     warnings: Vec<String>,
     skipped_owners: Vec<(String, u64, u64)>,
     entries: u64,
+    /// The queue of small files whose content a second thread writes.
+    writer: Option<Writer>,
+}
+
+/// Files up to this size are written by the layer's writer thread.
+const QUEUED_FILE_MAX: u64 = 256 << 10;
+/// Files queued at most (so at most 8 MiB of content waits in memory).
+const QUEUE_DEPTH: usize = 32;
+
+/// A small file created (by name, in tar order, by the applying thread) whose content,
+/// times and closing are left to the layer's writer thread. Only the file's own inode is
+/// touched there, through its descriptor, so the order of changes to the tree's names
+/// stays the tar's; the layer is finished only after the queue is drained.
+struct WriteJob {
+    file: std::fs::File,
+    data: Vec<u8>,
+    mtime: Timespec,
+    raw: Vec<u8>,
+}
+
+type WriteFailure = (Vec<u8>, io::Error);
+
+/// The sending side of a layer's write queue.
+struct Writer {
+    tx: std::sync::mpsc::SyncSender<WriteJob>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<WriteFailure>>>,
+}
+
+/// The receiving side, for [`write_files`].
+struct WriteJobs {
+    rx: std::sync::mpsc::Receiver<WriteJob>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<WriteFailure>>>,
+}
+
+impl Writer {
+    fn new() -> (Writer, WriteJobs) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_DEPTH);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        (
+            Writer {
+                tx,
+                failed: failed.clone(),
+            },
+            WriteJobs { rx, failed },
+        )
+    }
+
+    /// Queues a job; false when the writer has stopped (after a failure).
+    fn send(&self, job: WriteJob) -> bool {
+        self.tx.send(job).is_ok()
+    }
+
+    /// Closes the queue and takes the first failure, if one happened already.
+    fn failure(self) -> Option<WriteFailure> {
+        drop(self.tx);
+        self.failed.lock().ok()?.take()
+    }
+}
+
+/// The writer thread: writes each queued file, sets its times and closes it; stops at
+/// the first failure (recorded for the applying thread, which stops queueing).
+fn write_files(jobs: WriteJobs) -> std::result::Result<(), WriteFailure> {
+    for mut job in jobs.rx.iter() {
+        let res = write_sparse(&mut job.data.as_slice(), &mut job.file).and_then(|()| {
+            rfs::futimens(
+                &job.file,
+                &Timestamps {
+                    last_access: job.mtime,
+                    last_modification: job.mtime,
+                },
+            )
+            .map_err(ioe)
+        });
+        if let Err(e) = res {
+            if let Ok(mut f) = jobs.failed.lock() {
+                *f = Some((job.raw.clone(), io::Error::new(e.kind(), e.to_string())));
+            }
+            return Err((job.raw, e));
+        }
+    }
+    Ok(())
 }
 
 impl LayerState {
@@ -260,6 +366,10 @@ impl Applier {
             opts,
             is_root,
             layers: 0,
+            parent: None,
+            umask: read_umask(),
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
         })
     }
 
@@ -305,6 +415,7 @@ impl Applier {
                 hint: "--max-layers",
             });
         }
+        let (writer, jobs) = Writer::new();
         let mut st = LayerState {
             label: label.to_string(),
             written: BTreeSet::new(),
@@ -315,14 +426,29 @@ impl Applier {
             warnings: Vec::new(),
             skipped_owners: Vec::new(),
             entries: 0,
+            writer: Some(writer),
         };
+        self.parent = None;
         let budget = MetaBudget::default();
         let mut ar = tar::Archive::new(Guarded::new(
             dec,
             budget.clone(),
             self.opts.limits.max_metadata,
         ));
-        let res = self.apply_entries(&mut ar, &budget, &mut st);
+        let res = std::thread::scope(|s| {
+            let worker = s.spawn(move || write_files(jobs));
+            let res = self.apply_entries(&mut ar, &budget, &mut st);
+            // Closing the queue ends the worker once it has written everything queued.
+            let failed = st.writer.take().and_then(|w| w.failure());
+            let written = worker
+                .join()
+                .map_err(|_| RootfsError::Target("the file writer thread panicked".into()))?;
+            res?;
+            match (written, failed) {
+                (Err((raw, e)), _) | (_, Some((raw, e))) => Err(st.io(&raw, "writing", e)),
+                _ => Ok(()),
+            }
+        });
         let mut guarded = ar.into_inner();
         let dec = guarded.inner_mut();
         if let Err(e) = res {
@@ -472,7 +598,7 @@ impl Applier {
         st: &mut LayerState,
     ) -> Result<()> {
         let raw = entry.path_bytes().into_owned();
-        let limits = &self.opts.limits;
+        let limits = &self.opts.limits.clone();
         let comps = split_name(&raw, limits).map_err(|r| st.unsafe_entry(&raw, r))?;
         let et = entry.header().entry_type();
         if et == tar::EntryType::XGlobalHeader {
@@ -498,6 +624,7 @@ impl Applier {
         // Whiteouts.
         if let Some(name) = base.strip_prefix(b".wh.") {
             if name == b".wh..opq" {
+                self.parent = None;
                 return self.opaque(parent, st);
             }
             if name.starts_with(b".wh.") {
@@ -529,6 +656,7 @@ impl Applier {
             {
                 st.touch(parent, &dir);
             }
+            self.parent = None;
             return root::remove_all_at(&dir, name, !self.is_root)
                 .map_err(|e| st.io(&raw, "removing", e));
         }
@@ -561,18 +689,22 @@ impl Applier {
             }
         }
         let path = join(&comps);
-        let dir = self
-            .root
-            .ensure_dir(&refs(parent))
+        if self.try_create(entry, et, &comps, &raw, &meta, st)? {
+            st.written.insert(path);
+            return Ok(());
+        }
+        let (dir, _) = self
+            .parent_dir(parent)
             .map_err(|e| st.io(&raw, "creating the parent of", e))?;
-        let existing = root::lstat_at(&dir, base).map_err(|e| st.io(&raw, "inspecting", e))?;
+        let dir: &OwnedFd = &dir;
+        let existing = root::lstat_at(dir, base).map_err(|e| st.io(&raw, "inspecting", e))?;
         let is_dir_entry = et == tar::EntryType::Directory;
         if !(is_dir_entry
             && existing
                 .as_ref()
                 .is_some_and(|ex| root::kind(ex) == FileType::Directory))
         {
-            st.touch(parent, &dir);
+            st.touch(parent, dir);
         }
         if let Some(ex) = &existing {
             let ex_dir = root::kind(ex) == FileType::Directory;
@@ -580,7 +712,8 @@ impl Applier {
                 if et == tar::EntryType::Link && self.link_names_self(entry, &comps) {
                     return Err(st.unsafe_entry(&raw, "hardlink to itself"));
                 }
-                root::remove_all_at(&dir, base, !self.is_root)
+                self.parent = None;
+                root::remove_all_at(dir, base, !self.is_root)
                     .map_err(|e| st.io(&raw, "replacing", e))?;
             }
         }
@@ -590,67 +723,20 @@ impl Applier {
                     .as_ref()
                     .is_none_or(|ex| root::kind(ex) != FileType::Directory)
                 {
-                    rfs::mkdirat(&dir, os(base), Mode::from_raw_mode(0o700))
+                    rfs::mkdirat(dir, os(base), Mode::from_raw_mode(0o700))
                         .map_err(|e| st.io(&raw, "creating", ioe(e)))?;
                 }
-                let fd: OwnedFd = root::open_nofollow(&dir, base, true)
-                    .map_err(|e| st.io(&raw, "opening", e))?
-                    .into();
-                self.set_meta_fd(&fd, &raw, &meta, true, st)?;
-                if !self.is_root && meta.mode & 0o700 != 0o700 {
-                    // Without root, a directory we cannot write or search would stop the
-                    // rest of the layer: keep it open to us until the layer is done.
-                    rfs::fchmod(&fd, Mode::from_raw_mode(meta.mode | 0o700))
-                        .map_err(|e| st.io(&raw, "changing mode of", ioe(e)))?;
-                    st.dir_modes.push((comps.clone(), meta.mode));
-                }
-                st.dir_times.push((comps.clone(), meta.mtime));
+                self.dir_meta(dir, base, &comps, &raw, &meta, st)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut f =
-                    root::create_file(&dir, base).map_err(|e| st.io(&raw, "creating", e))?;
-                write_sparse(entry, &mut f).map_err(|e| match e.kind() {
-                    io::ErrorKind::Other
-                    | io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::InvalidData => RootfsError::Tar {
-                        layer: st.label.clone(),
-                        source: e,
-                    },
-                    _ => st.io(&raw, "writing", e),
-                })?;
-                let fd: OwnedFd = f.into();
-                self.set_meta_fd(&fd, &raw, &meta, false, st)?;
-                rfs::futimens(
-                    &fd,
-                    &Timestamps {
-                        last_access: meta.mtime,
-                        last_modification: meta.mtime,
-                    },
-                )
-                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+                let f = root::create_file(dir, base).map_err(|e| st.io(&raw, "creating", e))?;
+                self.fill_file(f, entry, &raw, &meta, true, st)?;
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|l| l.into_owned())
-                    .unwrap_or_default();
-                if target.len() > limits.max_path || target.contains(&0) {
-                    return Err(st.unsafe_entry(&raw, "symlink target is too long or contains NUL"));
-                }
-                rfs::symlinkat(os(&target), &dir, os(base))
+                let target = symlink_target(entry, &raw, limits, st)?;
+                rfs::symlinkat(os(&target), dir, os(base))
                     .map_err(|e| st.io(&raw, "creating symlink", ioe(e)))?;
-                self.set_owner_at(&dir, base, &raw, &meta, st)?;
-                self.set_xattrs_link(&dir, base, &raw, &meta, st);
-                rfs::utimensat(
-                    &dir,
-                    os(base),
-                    &Timestamps {
-                        last_access: meta.mtime,
-                        last_modification: meta.mtime,
-                    },
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+                self.symlink_meta(dir, base, &raw, &meta, st)?;
             }
             tar::EntryType::Link => {
                 let lraw = entry
@@ -691,7 +777,7 @@ impl Applier {
                     }
                     Some(_) => {}
                 }
-                rfs::linkat(&tdir, os(tbase), &dir, os(base), AtFlags::empty())
+                rfs::linkat(&tdir, os(tbase), dir, os(base), AtFlags::empty())
                     .map_err(|e| st.io(&raw, "creating hardlink", ioe(e)))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -711,22 +797,22 @@ impl Applier {
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
                 let dev = rfs::makedev(major, minor);
-                rfs::mknodat(&dir, os(base), ft, Mode::from_raw_mode(0o600), dev)
+                rfs::mknodat(dir, os(base), ft, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| st.io(&raw, &format!("creating {what}"), ioe(e)))?;
                 // Never opened: opening a device node can have effects (a watchdog, a
                 // tape), and a FIFO could block. Metadata is set by name, in the pinned
                 // parent, on the node just created (it is not a symlink).
-                self.set_owner_at(&dir, base, &raw, &meta, st)?;
+                self.set_owner_at(dir, base, &raw, &meta, st)?;
                 rfs::chmodat(
-                    &dir,
+                    dir,
                     os(base),
                     Mode::from_raw_mode(meta.mode),
                     AtFlags::empty(),
                 )
                 .map_err(|e| st.io(&raw, "changing mode of", ioe(e)))?;
-                self.set_xattrs_link(&dir, base, &raw, &meta, st);
+                self.set_xattrs_link(dir, base, &raw, &meta, st);
                 rfs::utimensat(
-                    &dir,
+                    dir,
                     os(base),
                     &Timestamps {
                         last_access: meta.mtime,
@@ -748,6 +834,230 @@ impl Applier {
         }
         st.written.insert(path);
         Ok(())
+    }
+
+    /// The directory `parent` (created if missing), reused from the previous entry when
+    /// it had the same parent; with whether it has the set-group-ID bit.
+    fn parent_dir(&mut self, parent: &[Vec<u8>]) -> io::Result<(std::sync::Arc<OwnedFd>, bool)> {
+        if let Some(p) = &self.parent {
+            if p.comps == parent {
+                return Ok((p.fd.clone(), p.setgid));
+            }
+        }
+        let fd = self.root.ensure_dir(&refs(parent))?;
+        let setgid = rfs::fstat(&fd).map_or(true, |s| s.st_mode & 0o2000 != 0);
+        let fd = std::sync::Arc::new(fd);
+        self.parent = Some(Parent {
+            comps: parent.to_vec(),
+            fd: fd.clone(),
+            setgid,
+        });
+        Ok((fd, setgid))
+    }
+
+    /// Creates a directory, regular file or symlink when nothing exists at its name (the
+    /// usual case): the creating call itself finds out, instead of a lookup first.
+    /// Returns false, having changed nothing, when something is there (the caller then
+    /// replaces it, or for a directory over a directory changes its metadata).
+    fn try_create<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        et: tar::EntryType,
+        comps: &[Vec<u8>],
+        raw: &[u8],
+        meta: &Meta,
+        st: &mut LayerState,
+    ) -> Result<bool> {
+        let Some((base, parent)) = comps.split_last() else {
+            return Ok(false);
+        };
+        if !matches!(
+            et,
+            tar::EntryType::Directory
+                | tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse
+                | tar::EntryType::Symlink
+        ) {
+            return Ok(false);
+        }
+        let (dir, setgid) = self
+            .parent_dir(parent)
+            .map_err(|e| st.io(raw, "creating the parent of", e))?;
+        let dir: &OwnedFd = &dir;
+        // Remember the parent's time before this layer first changes its contents (for a
+        // directory that turns out to exist already this records a time nothing changes).
+        st.touch(parent, dir);
+        // Created with the final permission bits, and no fchown/fchmod afterwards, when
+        // nothing would change them: no set-ID or sticky bits (chown clears set-ID bits,
+        // so those are set after it), a umask that strips none of them, no xattrs, and
+        // when running as root an owner that is the creating user's (and a parent without
+        // the set-group-ID bit, whose group new entries would inherit).
+        let plain = meta.mode & 0o7000 == 0
+            && self.umask.is_some_and(|m| meta.mode & m == 0)
+            && meta.xattrs.is_empty()
+            && (!self.is_root
+                || (meta.uid == u64::from(self.euid)
+                    && meta.gid == u64::from(self.egid)
+                    && !setgid));
+        match et {
+            tar::EntryType::Directory => {
+                let plain = plain && (self.is_root || meta.mode & 0o700 == 0o700);
+                let mode = if plain { meta.mode } else { 0o700 };
+                match rfs::mkdirat(dir, os(base), Mode::from_raw_mode(mode)) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => return Ok(false),
+                    Err(e) => return Err(st.io(raw, "creating", ioe(e))),
+                }
+                if plain {
+                    self.skipped_owner(raw, meta, st);
+                    st.dir_times.push((comps.to_vec(), meta.mtime));
+                } else {
+                    self.dir_meta(dir, base, comps, raw, meta, st)?;
+                }
+            }
+            tar::EntryType::Symlink => {
+                let target = symlink_target(entry, raw, &self.opts.limits, st)?;
+                match rfs::symlinkat(os(&target), dir, os(base)) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => return Ok(false),
+                    Err(e) => return Err(st.io(raw, "creating symlink", ioe(e))),
+                }
+                self.symlink_meta(dir, base, raw, meta, st)?;
+            }
+            _ => {
+                let mode = if plain { meta.mode } else { 0o600 };
+                let f = match rfs::openat(
+                    dir,
+                    os(base),
+                    rfs::OFlags::WRONLY
+                        | rfs::OFlags::CREATE
+                        | rfs::OFlags::EXCL
+                        | rfs::OFlags::NOFOLLOW
+                        | rfs::OFlags::CLOEXEC,
+                    Mode::from_raw_mode(mode),
+                ) {
+                    Ok(fd) => std::fs::File::from(fd),
+                    Err(rustix::io::Errno::EXIST) => return Ok(false),
+                    Err(e) => return Err(st.io(raw, "creating", ioe(e))),
+                };
+                let size = entry.size();
+                if plain && size <= QUEUED_FILE_MAX && st.writer.is_some() {
+                    // Small files: their content is written by the layer's writer thread.
+                    let mut data = Vec::with_capacity(size as usize);
+                    entry.read_to_end(&mut data).map_err(|e| RootfsError::Tar {
+                        layer: st.label.clone(),
+                        source: e,
+                    })?;
+                    self.skipped_owner(raw, meta, st);
+                    let job = WriteJob {
+                        file: f,
+                        data,
+                        mtime: meta.mtime,
+                        raw: raw.to_vec(),
+                    };
+                    if !st.writer.as_ref().is_some_and(|w| w.send(job)) {
+                        // The writer stopped on a failure: reported when the layer ends.
+                        st.writer = None;
+                    }
+                } else {
+                    self.fill_file(f, entry, raw, meta, !plain, st)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Owner, mode and xattrs of a directory just created or existing (a directory over a
+    /// directory), and its time for the end of the layer.
+    fn dir_meta(
+        &self,
+        dir: &OwnedFd,
+        base: &[u8],
+        comps: &[Vec<u8>],
+        raw: &[u8],
+        meta: &Meta,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        let fd: OwnedFd = root::open_nofollow(dir, base, true)
+            .map_err(|e| st.io(raw, "opening", e))?
+            .into();
+        self.set_meta_fd(&fd, raw, meta, true, st)?;
+        if !self.is_root && meta.mode & 0o700 != 0o700 {
+            // Without root, a directory we cannot write or search would stop the
+            // rest of the layer: keep it open to us until the layer is done.
+            rfs::fchmod(&fd, Mode::from_raw_mode(meta.mode | 0o700))
+                .map_err(|e| st.io(raw, "changing mode of", ioe(e)))?;
+            st.dir_modes.push((comps.to_vec(), meta.mode));
+        }
+        st.dir_times.push((comps.to_vec(), meta.mtime));
+        Ok(())
+    }
+
+    /// Writes a new file's content, then its owner, mode and xattrs (unless it was
+    /// created with them) and its times.
+    fn fill_file<R: Read>(
+        &self,
+        mut f: std::fs::File,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &[u8],
+        meta: &Meta,
+        set_meta: bool,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        write_sparse(entry, &mut f).map_err(|e| match e.kind() {
+            io::ErrorKind::Other | io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+                RootfsError::Tar {
+                    layer: st.label.clone(),
+                    source: e,
+                }
+            }
+            _ => st.io(raw, "writing", e),
+        })?;
+        let fd: OwnedFd = f.into();
+        if set_meta {
+            self.set_meta_fd(&fd, raw, meta, false, st)?;
+        } else {
+            self.skipped_owner(raw, meta, st);
+        }
+        rfs::futimens(
+            &fd,
+            &Timestamps {
+                last_access: meta.mtime,
+                last_modification: meta.mtime,
+            },
+        )
+        .map_err(|e| st.io(raw, "setting times of", ioe(e)))
+    }
+
+    /// Owner, xattrs and times of a symlink just created.
+    fn symlink_meta(
+        &self,
+        dir: &OwnedFd,
+        base: &[u8],
+        raw: &[u8],
+        meta: &Meta,
+        st: &mut LayerState,
+    ) -> Result<()> {
+        self.set_owner_at(dir, base, raw, meta, st)?;
+        self.set_xattrs_link(dir, base, raw, meta, st);
+        rfs::utimensat(
+            dir,
+            os(base),
+            &Timestamps {
+                last_access: meta.mtime,
+                last_modification: meta.mtime,
+            },
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| st.io(raw, "setting times of", ioe(e)))
+    }
+
+    /// Records an owner that was not applied (not running as root).
+    fn skipped_owner(&self, raw: &[u8], meta: &Meta, st: &mut LayerState) {
+        if !self.is_root {
+            st.skipped_owners.push((show(raw), meta.uid, meta.gid));
+        }
     }
 
     fn link_names_self<R: Read>(&self, entry: &tar::Entry<'_, R>, comps: &[Vec<u8>]) -> bool {
@@ -931,6 +1241,23 @@ impl Applier {
         }
         Ok(())
     }
+}
+
+/// A symlink entry's target, refused when too long or containing NUL.
+fn symlink_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    raw: &[u8],
+    limits: &Limits,
+    st: &LayerState,
+) -> Result<Vec<u8>> {
+    let target = entry
+        .link_name_bytes()
+        .map(|l| l.into_owned())
+        .unwrap_or_default();
+    if target.len() > limits.max_path || target.contains(&0) {
+        return Err(st.unsafe_entry(raw, "symlink target is too long or contains NUL"));
+    }
+    Ok(target)
 }
 
 fn uid(u: u64) -> rfs::Uid {

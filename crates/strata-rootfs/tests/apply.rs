@@ -354,3 +354,69 @@ fn repeated_and_nested_opaque_markers() {
         .collect();
     assert_eq!(names, vec!["", "later", "new", "sub", "sub/kept"]);
 }
+
+/// Many small files (written by the layer's writer thread) and one large file (written
+/// inline) on a file system that fills up: the error names the file and the cause, and
+/// the other threads stop cleanly.
+#[test]
+fn a_full_disk_is_a_clear_error_for_small_and_large_files() {
+    let t = tempfile::tempdir().unwrap();
+    let mnt = t.path().join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        assert!(
+            std::env::var("STRATA_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "STRATA_REQUIRE_PEERS=1 but a tmpfs cannot be mounted for the full-disk test"
+        );
+        eprintln!("note: skipping: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let chunk: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+    for (what, layer) in [
+        ("small", {
+            let mut l = T::new();
+            l.dir("many", 0o755);
+            for i in 0..100 {
+                l.file(&format!("many/f{i:03}"), &chunk);
+            }
+            l.finish()
+        }),
+        ("large", {
+            let mut l = T::new();
+            l.file("big", &big);
+            l.finish()
+        }),
+    ] {
+        let root = mnt.join(what);
+        let mut a = applier(&root, Resolver::Auto);
+        let err = a
+            .apply_layer("layer 1/1", gzip(&layer).as_slice(), None)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("No space left on device") && msg.contains("writing"),
+            "{what}: {msg}"
+        );
+        assert!(
+            msg.contains(if what == "small" { "many/f" } else { "big" }),
+            "{what}: the error names the file: {msg}"
+        );
+        assert!(!msg.contains('\n'), "{what}: one line: {msg}");
+        drop(a);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
