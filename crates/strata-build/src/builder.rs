@@ -1380,8 +1380,17 @@ impl Builder<'_> {
             h.update(ids.join(",").as_bytes());
             format!("multi:{}", h.finish().hex())
         };
+        // Docker writes the --chown flag straight before the hash, without a space.
+        let flags = format!(
+            "{}{}",
+            chown
+                .as_ref()
+                .map(|c| format!("--chown={c}"))
+                .unwrap_or_default(),
+            chmod.map(|m| format!("--chmod={m:o} ")).unwrap_or_default()
+        );
         let created_by = format!(
-            "{} #(nop) {name} {src_id} in {dest_raw} ",
+            "{} #(nop) {name} {flags}{src_id} in {dest_raw} ",
             self.cur().prefix()
         );
         let extra = format!("chown={chown:?} chmod={chmod:?} from={from:?} add={is_add}");
@@ -1406,10 +1415,12 @@ impl Builder<'_> {
             || multi
             || root.open_dir(&path_comps(&dest_rel)).is_ok();
         let mut all: Vec<Entry> = Vec::new();
+        // Directories the copy needs; those missing are created (0755, owned like the
+        // copied files, as Docker's MkdirAllAndChownNew does).
+        let mut needed: BTreeSet<String> = BTreeSet::new();
         for (src, entries) in per_source {
             if src.is_dir {
-                root.ensure_dir(&path_comps(&dest_rel))
-                    .map_err(|e| step_err(format!("{name} failed: mkdir {dest_clean}: {e}")))?;
+                needed.insert(dest_rel.clone());
                 for mut e in entries {
                     e.name = context::join(&dest_rel, &e.name);
                     all.push(e);
@@ -1432,12 +1443,29 @@ impl Builder<'_> {
             if target.is_empty() {
                 return Err(step_err(format!("{name} failed: cannot copy to /")));
             }
+            if let Some((parent, _)) = target.rsplit_once('/') {
+                needed.insert(parent.to_string());
+            }
             for mut e in entries {
                 e.name = target.clone();
                 all.push(e);
             }
         }
-        self.write_entries(&all, ov, &work)?;
+        let mut create: BTreeSet<String> = BTreeSet::new();
+        for d in &needed {
+            let comps = path_comps(d);
+            for n in 1..=comps.len() {
+                if root.open_dir(&comps[..n]).is_err() {
+                    let p: Vec<&str> = d
+                        .split('/')
+                        .filter(|c| !c.is_empty() && *c != ".")
+                        .collect();
+                    create.insert(p[..n].join("/"));
+                }
+            }
+        }
+        let create: Vec<String> = create.into_iter().collect();
+        self.write_entries(&create, &all, ov, &work)?;
         let created = self.now();
         let layer = self.make_layer()?;
         let hist = json!({"created": created, "created_by": created_by});
@@ -1445,8 +1473,14 @@ impl Builder<'_> {
     }
 
     /// Streams entries as a tar through the layer applier into `root`.
-    fn write_entries(&self, entries: &[Entry], ov: Overrides, root: &Path) -> Result<()> {
-        if entries.is_empty() {
+    fn write_entries(
+        &self,
+        dirs: &[String],
+        entries: &[Entry],
+        ov: Overrides,
+        root: &Path,
+    ) -> Result<()> {
+        if entries.is_empty() && dirs.is_empty() {
             return Ok(());
         }
         let (r, w) = io::pipe().map_err(|e| io_err("creating a pipe", e))?;
@@ -1455,7 +1489,7 @@ impl Builder<'_> {
             ..self.apply.clone()
         };
         std::thread::scope(|s| {
-            let writer = s.spawn(move || context::write_tar(entries, ov, w).map(|_| ()));
+            let writer = s.spawn(move || context::write_tar(dirs, entries, ov, w).map(|_| ()));
             let mut a = Applier::new(root, apply)?;
             let applied = a.apply_layer("copied files", r, None);
             let written = writer

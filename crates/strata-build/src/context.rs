@@ -319,10 +319,30 @@ pub fn content_hash(entries: &[Entry], strip: &str) -> io::Result<Digest> {
 
 /// Writes `entries` as a tar (sorted as given) with the overrides applied; special
 /// files (devices, sockets, FIFOs) are skipped.
-pub fn write_tar<W: Write>(entries: &[Entry], ov: Overrides, w: W) -> io::Result<W> {
+/// `dirs` (created first, mode 0755, owned like the entries) are the missing parents.
+pub fn write_tar<W: Write>(
+    dirs: &[String],
+    entries: &[Entry],
+    ov: Overrides,
+    w: W,
+) -> io::Result<W> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Complete);
     let (uid, gid) = ov.owner.unwrap_or((0, 0));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for d in dirs {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
+        h.set_mtime(now);
+        h.set_size(0);
+        b.append_data(&mut h, format!("{d}/"), io::empty())?;
+    }
     for e in entries {
         let ft = e.meta.file_type();
         let mut h = tar::Header::new_gnu();
@@ -437,6 +457,7 @@ mod tests {
         let mut e = Vec::new();
         t.dir_entries(&s[0], "dst", &mut e).unwrap();
         let tar = write_tar(
+            &["dst".to_string()],
             &e,
             Overrides {
                 owner: Some((7, 8)),
@@ -464,6 +485,7 @@ mod tests {
         assert_eq!(
             seen,
             vec![
+                ("dst".to_string(), 0o755, 7, 8),
                 ("dst/a".to_string(), 0o700, 7, 8),
                 ("dst/sub".to_string(), 0o700, 7, 8),
                 ("dst/sub/b".to_string(), 0o700, 7, 8)
