@@ -5,6 +5,8 @@
 //! the roots and removes every other blob, its rows and its file. Writers hold `gc.lock`
 //! shared while they publish a blob and record it under their lease; GC holds it
 //! exclusive, so a blob is never removed between being found present and being leased.
+//! A full collection also drops the layer-cache snapshots and scan-cache results that no
+//! live image config uses.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -38,6 +40,8 @@ pub struct GcReport {
     pub ingests_removed: usize,
     /// Layer-cache snapshots removed (no live image uses their chain ID).
     pub snapshots_removed: usize,
+    /// Scan-cache results removed (no live image uses their chain ID).
+    pub scan_results_removed: usize,
 }
 
 impl GcReport {
@@ -231,6 +235,7 @@ impl Store {
         if only.is_none() {
             report.ingests_removed = self.expire_ingests()?;
             report.snapshots_removed = self.collect_snapshots(&live)?;
+            report.scan_results_removed = self.collect_scan_results(&live)?;
         }
         Ok(report)
     }

@@ -7,6 +7,7 @@
 //! <root>/ingest/<sha256(ref)>/   in-progress writes, resumable by ref
 //! <root>/meta.db                 SQLite (WAL): names, blobs, edges, layers, leases
 //! <root>/gc.lock                 shared by writers, exclusive for garbage collection
+//! <root>/snapshots/<chainID hex>/ the layer cache: unpacked trees keyed by chain ID
 //! ```
 //!
 //! Bytes are immutable and named by digest; names (`docker.io/library/alpine:latest`)
@@ -19,6 +20,8 @@
 //! * [`gc`]: leases and reachability garbage collection.
 //! * [`image`]: images as the commands see them (resolved manifests, configs, sizes).
 //! * [`archive`]: `docker save` archives and OCI layouts in and out.
+//! * [`snapshots`]: bookkeeping of the layer cache (unpacked trees keyed by chain ID).
+//! * [`scan_cache`]: scan results keyed by chain ID, so scans read only new layers.
 
 pub mod archive;
 pub mod blobs;
@@ -29,6 +32,7 @@ pub mod gc;
 pub mod image;
 pub mod layer;
 pub mod meta;
+pub mod scan_cache;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,9 @@
 //!   GC must not touch.
 //! * `snapshots(chain_id, config)`: which image configs use which layer-cache snapshot
 //!   (see [`crate::snapshots`]).
+//! * `scan_layers(chain_id, scanner, result)` and `scan_layer_users(chain_id, config)`:
+//!   what the scanner's catalogers found in the filesystem of each chain ID, and which
+//!   image configs use it (see [`crate::scan_cache`]).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -62,6 +65,17 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (
+    chain_id    TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    PRIMARY KEY (chain_id, config)
+);
+CREATE TABLE IF NOT EXISTS scan_layers (
+    chain_id    TEXT NOT NULL,
+    scanner     TEXT NOT NULL,
+    result      BLOB NOT NULL,
+    PRIMARY KEY (chain_id, scanner)
+);
+CREATE TABLE IF NOT EXISTS scan_layer_users (
     chain_id    TEXT NOT NULL,
     config      TEXT NOT NULL,
     PRIMARY KEY (chain_id, config)

@@ -24,6 +24,11 @@ impl Store {
         self.root().join("snapshots")
     }
 
+    /// The directory of the snapshot of `chain_id` (it may not exist).
+    pub fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
+        self.snapshots_dir().join(chain_id.hex())
+    }
+
     /// Records that the image with config `config` uses the snapshot of `chain_id`.
     pub fn record_snapshot_use(&self, chain_id: &Digest, config: &Digest) -> Result<()> {
         self.meta().conn().execute(
