@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use strata_oci::{Descriptor, Digest, Digester};
+use strata_oci::{Descriptor, Digest};
 use strata_store::{ResolvedImage, Store};
 
 use crate::apply::{Applier, ApplyOptions, LayerReport};
@@ -22,23 +22,8 @@ use crate::stream::{Decoded, Guarded, MetaBudget};
 /// Layers decoded ahead of the one being applied.
 pub const DECODE_AHEAD: usize = 3;
 
-/// Chain IDs of a list of diff IDs: `chain(0) = diff(0)`,
-/// `chain(n) = sha256(chain(n-1) + " " + diff(n))`.
-pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
-    for d in diff_ids {
-        let next = match out.last() {
-            None => d.clone(),
-            Some(prev) => {
-                let mut h = Digester::default();
-                h.update(format!("{prev} {d}").as_bytes());
-                h.finish()
-            }
-        };
-        out.push(next);
-    }
-    out
-}
+/// Chain IDs of a list of diff IDs (defined in `strata-oci`, shared with scanning).
+pub use strata_oci::chain_ids;
 
 /// One layer of an image: its descriptor, the config's diff ID for it, and a label.
 #[derive(Debug, Clone)]
