@@ -7,9 +7,15 @@
 //! every symlink (so paths resolve inside the image), and for executables only a small
 //! summary of their embedded build information. Each kept entry remembers the layer
 //! that last wrote it.
+//!
+//! [`MergedFs::seed_dir`] starts the view from an unpacked root filesystem instead (a
+//! snapshot of the store's layer cache), keeping the same things, so a scan can continue
+//! with only the layers above it.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata_store::layer::clean_path;
@@ -238,6 +244,69 @@ impl MergedFs {
         Ok(changed)
     }
 
+    /// Fills the view from the unpacked root filesystem at `root`, as if all of it had
+    /// been written by layer `layer`: keeps what `sel` wants and every symlink, exactly as
+    /// [`MergedFs::apply_layer`] would for a layer holding the same tree. The walk never
+    /// follows a symlink (symlinks are recorded, directories are entered only when they
+    /// are real directories) and a file is read only when the opened file is the very
+    /// inode that was listed, so nothing outside `root` is read. Any entry that cannot be
+    /// read is an error: a partial view would give a wrong answer.
+    pub fn seed_dir(
+        &mut self,
+        root: &Path,
+        layer: usize,
+        sel: &dyn Selector,
+    ) -> Result<(), ScanError> {
+        let bad = |p: &Path, e: std::io::Error| {
+            ScanError::Layer(format!("snapshot {}: {}: {e}", root.display(), p.display()))
+        };
+        let mut dirs: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+        while let Some((dir, rel)) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| bad(&dir, e))? {
+                let entry = entry.map_err(|e| bad(&dir, e))?;
+                let p = entry.path();
+                let name = entry.file_name();
+                let path = join(&rel, &String::from_utf8_lossy(name.as_encoded_bytes()));
+                // Neither of these follows a symlink.
+                let ft = entry.file_type().map_err(|e| bad(&p, e))?;
+                if ft.is_dir() {
+                    dirs.push((p, path));
+                } else if ft.is_symlink() {
+                    let target = std::fs::read_link(&p).map_err(|e| bad(&p, e))?;
+                    let target = String::from_utf8_lossy(target.as_os_str().as_encoded_bytes());
+                    self.nodes.insert(
+                        path,
+                        Node {
+                            kind: Kind::Symlink(target.into_owned()),
+                            layer,
+                        },
+                    );
+                } else if ft.is_file() {
+                    let meta = entry.metadata().map_err(|e| bad(&p, e))?;
+                    let size = meta.len();
+                    let kind = match sel.want(&path, size, meta.mode() & 0o7777) {
+                        Want::Content if size <= MAX_CONTENT => {
+                            let data = read_listed(&p, &meta, None).map_err(|e| bad(&p, e))?;
+                            self.max_file = self.max_file.max(size);
+                            data.map(|d| Kind::File(Arc::new(d)))
+                        }
+                        Want::Executable if size <= MAX_EXECUTABLE => {
+                            read_listed(&p, &meta, Some(b"\x7fELF"))
+                                .map_err(|e| bad(&p, e))?
+                                .and_then(|d| sel.summarize(&path, &d))
+                                .map(|s| Kind::Summary(Arc::new(s)))
+                        }
+                        _ => None,
+                    };
+                    if let Some(kind) = kind {
+                        self.nodes.insert(path, Node { kind, layer });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn lookup(&self, path: &str) -> Option<(String, &Node)> {
         let resolved = self.resolve_path(path)?;
         let n = self.nodes.get(&resolved)?;
@@ -294,6 +363,41 @@ impl MergedFs {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+}
+
+/// Reads the regular file at `p` whole, checking that the file opened is the inode
+/// `listed` describes, with its size. With `magic`, returns None (having read no more)
+/// when the file does not start with it.
+fn read_listed(
+    p: &Path,
+    listed: &std::fs::Metadata,
+    magic: Option<&[u8]>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let changed = || std::io::Error::other("changed while it was read");
+    let mut f = std::fs::File::open(p)?;
+    let m = f.metadata()?;
+    if !m.is_file() || m.dev() != listed.dev() || m.ino() != listed.ino() || m.len() != listed.len()
+    {
+        return Err(changed());
+    }
+    let size = listed.len();
+    let mut head = Vec::new();
+    if let Some(magic) = magic {
+        head.resize(magic.len(), 0);
+        let n = read_full(&mut f, &mut head)?;
+        if n < magic.len() || head != magic {
+            return Ok(None);
+        }
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    buf.extend_from_slice(&head);
+    (&mut f)
+        .take(size - head.len() as u64)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 != size {
+        return Err(changed());
+    }
+    Ok(Some(buf))
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -465,6 +569,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("layer 3"), "{err}");
+    }
+
+    #[test]
+    fn seeding_from_a_directory_keeps_what_a_layer_would() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("usr/lib")).unwrap();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::create_dir_all(r.join("d")).unwrap();
+        std::fs::write(r.join("usr/lib/os-release"), b"ID=debian").unwrap();
+        std::fs::write(r.join("d/x"), b"x").unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", r.join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        // A symlink to a directory outside the tree is recorded, never walked.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(outside.path(), r.join("out")).unwrap();
+        let mut fs = MergedFs::new();
+        fs.seed_dir(r, 4, &All).unwrap();
+        assert_eq!(fs.read("etc/os-release").unwrap().as_slice(), b"ID=debian");
+        assert_eq!(fs.read("lib/os-release").unwrap().as_slice(), b"ID=debian");
+        assert_eq!(fs.layer_of("d/x"), Some(4));
+        assert_eq!(
+            fs.files(),
+            vec!["d/x".to_string(), "usr/lib/os-release".to_string()]
+        );
+        assert!(fs.read("out/secret").is_none());
+        // The same tree as a layer gives the same view.
+        let mut streamed = MergedFs::new();
+        let l = tar(&[
+            ("usr/lib/os-release", None, b"ID=debian"),
+            ("d/x", None, b"x"),
+            ("etc/os-release", Some("../usr/lib/os-release"), b""),
+            ("lib", Some("usr/lib"), b""),
+        ]);
+        streamed.apply_layer(&l[..], 4, &All).unwrap();
+        assert_eq!(streamed.files(), fs.files());
+        // Layers above see the seeded entries as lower ones.
+        let l5 = tar(&[("d/.wh..wh..opq", None, b""), ("d/y", None, b"y")]);
+        assert!(fs.apply_layer(&l5[..], 5, &All).unwrap());
+        assert_eq!(fs.files_under("d"), vec!["d/y".to_string()]);
+        // A tree that cannot be read is an error, not an empty view.
+        let missing = MergedFs::new().seed_dir(&r.join("nope"), 0, &All);
+        assert!(missing.is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! * [`fs`]: the merged filesystem the catalogers read (whiteouts applied, symlinks
 //!   resolved inside the image, per-path layer of origin).
 //! * [`catalog`]: the catalogers (OS packages, language packages, the distribution).
-//! * [`scan`]: scanning an image layer by layer, with layer attribution.
+//! * [`scan`]: scanning an image layer by layer, with layer attribution, through a scan
+//!   cache keyed by chain ID.
 //! * [`package`]: packages, distributions, package URLs.
 //! * [`sbom`]: SBOM documents (our JSON, CycloneDX 1.6, SPDX 2.3).
 //! * [`osv`], [`vulndb`], [`matcher`], [`severity`]: OSV records in a local SQLite
@@ -28,7 +29,7 @@ pub mod vulndb;
 pub mod zip;
 
 pub use package::{Distro, LayerRef, Package, PkgType};
-pub use scan::{scan_image, scan_layers, ScanResult};
+pub use scan::{scan_image, scan_image_with, scan_layers, ScanOptions, ScanResult};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,8 @@ pub mod rpm;
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::fs::{ImageFs, Selector, Want};
 use crate::package::{Distro, Package};
 
@@ -57,8 +59,9 @@ impl Selector for Catalogers {
     }
 }
 
-/// Everything found in one filesystem state.
-#[derive(Debug, Clone, Default)]
+/// Everything found in one filesystem state (also what the scan cache keeps per chain
+/// ID, as JSON).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Found {
     /// The distribution.
     pub distro: Option<Distro>,
