@@ -185,26 +185,6 @@ fn write_file(path: &CString, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether this process may create the namespaces RUN needs (checked by trying, in a
-/// child, so it is exactly what RUN will do).
-pub fn available() -> Result<(), RunError> {
-    let dir = tempfile::tempdir().map_err(|e| RunError::Start(e.to_string()))?;
-    let spec = RunSpec {
-        root: dir.path().to_path_buf(),
-        argv: vec!["/nonexistent".into()],
-        env: Vec::new(),
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-        quiet: true,
-    };
-    match run(&spec) {
-        Err(RunError::Namespaces) => Err(RunError::Namespaces),
-        _ => Ok(()),
-    }
-}
-
 /// Runs the command; returns its exit status (128 + signal when killed).
 pub fn run(spec: &RunSpec) -> Result<i32, RunError> {
     let Some(program) = spec.argv.first() else {

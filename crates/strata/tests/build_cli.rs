@@ -798,3 +798,55 @@ impl Drop for DockerTag {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
     }
 }
+
+/// RUN without root: as an unprivileged user (uid 65534, via `setpriv`) the build enters
+/// a user namespace where that user is root. Where the kernel refuses unprivileged user
+/// namespaces, the build must end with the one-line explanation instead.
+#[test]
+fn run_works_unprivileged_or_says_why_not() {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    if !root || !busybox() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root (to drop to another user) and setpriv");
+        return;
+    }
+    let env = Env::new();
+    put_base(&env);
+    let ctx = context(
+        &env,
+        "FROM base:1\nRUN echo unprivileged > /who && id -u >> /who\n",
+        &[],
+    );
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(env.dir.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let o = Command::new("/usr/bin/setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_strata"))
+        .args(["build", "-t", "unpriv:1"])
+        .arg(&ctx)
+        .env("STRATA_ROOT", env.root())
+        .env("HOME", env.dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        let img = resolve(&env, "unpriv:1");
+        let items = layer_items(&env, &img.manifest.layers[1].digest);
+        assert_eq!(
+            items["who"].data, b"unprivileged\n0\n",
+            "root inside the namespace"
+        );
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.trim_end().lines().last().unwrap_or("").starts_with(
+                "RUN needs Linux user, mount and pid namespaces, which are not available here"
+            ),
+            "{err}"
+        );
+    }
+}
