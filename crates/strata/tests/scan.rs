@@ -5,6 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use strata_oci::{chain_ids, Descriptor, Digest};
+use strata_scan::scan::SCANNER;
 
 const OS_RELEASE: &[u8] = b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
 
@@ -17,8 +19,8 @@ fn status(pkgs: &[(&str, &str, Option<&str>)]) -> String {
         .collect()
 }
 
-/// A Debian 12 image: base layer with libc6 and libssl3, then curl.
-fn debian_image(env: &Env) {
+/// The steps of a Debian 12 image: base layer with libc6 and libssl3, then curl.
+fn debian_steps() -> Vec<Step> {
     let s0 = status(&[
         ("libc6", "2.36-9+deb12u4", Some("glibc")),
         ("libssl3", "3.0.11-1~deb12u2", Some("openssl")),
@@ -34,17 +36,22 @@ fn debian_image(env: &Env) {
         Entry::File("var/lib/dpkg/status", s0.as_bytes()),
     ]);
     let l1 = layer_tar(&[Entry::File("var/lib/dpkg/status", s1.as_bytes())]);
+    vec![
+        step("/bin/sh -c #(nop) ADD file:abc in / ", Some(l0)),
+        step("/bin/sh -c apt-get install -y curl", Some(l1)),
+    ]
+}
+
+/// The Debian 12 image of [`debian_steps`] as `scan/debian:12`.
+fn debian_image(env: &Env) -> Descriptor {
     put_image(
         &env.store(),
         Some("scan/debian:12"),
-        &[
-            step("/bin/sh -c #(nop) ADD file:abc in / ", Some(l0)),
-            step("/bin/sh -c apt-get install -y curl", Some(l1)),
-        ],
+        &debian_steps(),
         &ago(3600),
         "amd64",
         serde_json::json!({}),
-    );
+    )
 }
 
 #[test]
@@ -587,4 +594,88 @@ fn sbom_and_vulns_of_a_remote_image() {
     assert!(!err.is_empty());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The chain IDs of a stored image and which of them have a scan-cache result.
+fn cached(env: &Env, image: &Descriptor) -> (Vec<Digest>, Vec<bool>) {
+    let store = env.store();
+    let img = store.resolve(image, None).unwrap();
+    let chains = chain_ids(&img.config.rootfs.diff_ids);
+    let rows = store.scan_results(SCANNER, &chains).unwrap();
+    (chains, rows.iter().map(Option::is_some).collect())
+}
+
+#[test]
+fn sbom_and_vulns_share_the_layer_cache() {
+    let env = Env::new();
+    let base = debian_image(&env);
+    import_records(&env);
+    // --no-cache reads every layer and records nothing.
+    let sbom = |args: &[&str]| -> Value {
+        let mut a = vec!["image", "sbom", "--format", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&env.ok(&a)).unwrap()
+    };
+    let uncached = sbom(&["--no-cache", "scan/debian:12"]);
+    assert_eq!(cached(&env, &base).1, vec![false, false]);
+    assert_eq!(sbom(&["scan/debian:12"]), uncached);
+    assert_eq!(cached(&env, &base).1, vec![true, true]);
+    assert_eq!(sbom(&["scan/debian:12"]), uncached);
+
+    // An image built on it, scanned after the base was unpacked into the layer cache.
+    let dir = env.dir.path().join("rootfs");
+    env.ok(&["image", "unpack", "scan/debian:12", dir.to_str().unwrap()]);
+    let s2 = status(&[
+        ("libc6", "2.36-9+deb12u4", Some("glibc")),
+        ("libssl3", "3.0.11-1~deb12u2", Some("openssl")),
+        ("curl", "7.88.1-10+deb12u5", None),
+        ("jq", "1.6-2.1", None),
+    ]);
+    let mut steps = debian_steps();
+    steps.push(step(
+        "/bin/sh -c apt-get install -y jq",
+        Some(layer_tar(&[Entry::File(
+            "var/lib/dpkg/status",
+            s2.as_bytes(),
+        )])),
+    ));
+    let child = put_image(
+        &env.store(),
+        Some("scan/child:1"),
+        &steps,
+        &ago(60),
+        "amd64",
+        serde_json::json!({}),
+    );
+    let (chains, rows) = cached(&env, &child);
+    assert_eq!(chains[..2], cached(&env, &base).0[..]);
+    assert_eq!(rows, vec![true, true, false]);
+    let vulns = |args: &[&str]| -> Value {
+        let mut a = vec!["image", "vulns", "--format", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&env.ok(&a)).unwrap()
+    };
+    let child_vulns = vulns(&["scan/child:1"]);
+    assert_eq!(cached(&env, &child).1, vec![true, true, true]);
+    assert_eq!(vulns(&["--no-cache", "scan/child:1"]), child_vulns);
+    let child_sbom = sbom(&["scan/child:1"]);
+    assert_eq!(sbom(&["--no-cache", "scan/child:1"]), child_sbom);
+    let jq = child_sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "jq")
+        .unwrap();
+    assert_eq!(jq["layer"]["index"], 2);
+
+    // Removing the child collects its own result; the base's stay.
+    env.ok(&["image", "rm", "scan/child:1"]);
+    let store = env.store();
+    let rows: Vec<bool> = store
+        .scan_results(SCANNER, &chains)
+        .unwrap()
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    assert_eq!(rows, vec![true, true, false]);
 }

@@ -29,6 +29,9 @@ pub struct SbomArgs {
     /// Scan the image in its registry without adding it to the store
     #[arg(long)]
     pub remote: bool,
+    /// Read every layer, bypassing the scan cache (nothing is taken from or added to it)
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// The scan of a local image with the subject naming it.
@@ -36,10 +39,11 @@ fn scan_local(
     ctx: &Ctx,
     word: &str,
     platform: Option<&str>,
+    opts: strata_scan::ScanOptions,
 ) -> anyhow::Result<(ScanResult, Subject)> {
     let store = ctx.store()?;
     let (names, img) = super::image::resolve_word(&store, word, platform)?;
-    let result = strata_scan::scan_image(&store, &img)?;
+    let result = strata_scan::scan_image_with(&store, &img, opts)?;
     let name = names
         .first()
         .filter(|n| !n.is_dangling())
@@ -54,16 +58,19 @@ fn scan_local(
     Ok((result, subject))
 }
 
+/// The scan of a local image (through the scan cache unless `no_cache`) or, with
+/// `remote`, of the image in its registry.
 fn scan_any(
     ctx: &Ctx,
     word: &str,
     platform: Option<&str>,
     remote: bool,
+    no_cache: bool,
 ) -> anyhow::Result<(ScanResult, Subject)> {
     if remote {
         scan_remote(word, platform)
     } else {
-        scan_local(ctx, word, platform)
+        scan_local(ctx, word, platform, strata_scan::ScanOptions { no_cache })
     }
 }
 
@@ -316,7 +323,13 @@ pub fn run_sbom(args: SbomArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             args.format
         ));
     }
-    let (r, s) = scan_any(ctx, &args.image, args.platform.as_deref(), args.remote)?;
+    let (r, s) = scan_any(
+        ctx,
+        &args.image,
+        args.platform.as_deref(),
+        args.remote,
+        args.no_cache,
+    )?;
     emit(args.output.as_deref(), &render_sbom(&args.format, &r, &s)?)?;
     Ok(0)
 }
@@ -365,6 +378,9 @@ pub struct VulnsArgs {
     /// Scan the image in its registry without adding it to the store
     #[arg(long)]
     pub remote: bool,
+    /// Read every layer, bypassing the scan cache (nothing is taken from or added to it)
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 fn parse_severity(s: &str) -> anyhow::Result<strata_scan::severity::Severity> {
@@ -423,7 +439,13 @@ pub fn run_vulns(args: VulnsArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             eprintln!("warning: the vulnerability database was last updated {days} days ago; run `strata vulndb update`");
         }
     }
-    let (scan, subject) = scan_any(ctx, &args.image, args.platform.as_deref(), args.remote)?;
+    let (scan, subject) = scan_any(
+        ctx,
+        &args.image,
+        args.platform.as_deref(),
+        args.remote,
+        args.no_cache,
+    )?;
     let all = strata_scan::matcher::match_scan(&db, &scan)?;
     let today = chrono::Utc::now().date_naive();
     let filter = report::Filter {
