@@ -23,5 +23,5 @@ pub use client::{Client, FetchedManifest, SearchResult};
 pub use config::ClientConfig;
 pub use error::{RemoteError, Result};
 pub use event::{Event, Status};
-pub use pull::{pull, PullOptions, PullResult};
+pub use pull::{pull, LayerTap, PullOptions, PullResult};
 pub use push::{push, PushOptions, PushResult};

@@ -27,12 +27,24 @@ use crate::error::{RemoteError, Result};
 use crate::event::{Event, Status};
 
 /// Options of a pull.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PullOptions {
     /// The platform to pick from an index (default: the host's).
     pub platform: Option<Platform>,
     /// Layers downloaded at once (Docker's default: 3).
     pub max_concurrent_downloads: usize,
+    /// Offered each layer's uncompressed tar as it downloads (`pull --unpack`).
+    pub layer_tap: Option<Arc<dyn LayerTap>>,
+}
+
+impl std::fmt::Debug for PullOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullOptions")
+            .field("platform", &self.platform)
+            .field("max_concurrent_downloads", &self.max_concurrent_downloads)
+            .field("layer_tap", &self.layer_tap.is_some())
+            .finish()
+    }
 }
 
 impl Default for PullOptions {
@@ -40,8 +52,25 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             max_concurrent_downloads: 3,
+            layer_tap: None,
         }
     }
+}
+
+/// A consumer of layers' uncompressed bytes while they download, so that a layer can be
+/// applied from its download instead of being inflated again from the store.
+pub trait LayerTap: Send + Sync {
+    /// Layer `index` of the manifest (whose config lists `diff_id` for it) starts
+    /// downloading from its first byte: a sink for its uncompressed tar, or None to
+    /// decline. The sink's `done` is called only once the whole tar was read; the blob
+    /// is verified (digest, diff ID) by the pull as usual, and a pull that fails
+    /// afterwards still fails.
+    fn open(
+        &self,
+        index: usize,
+        layer: &Descriptor,
+        diff_id: Option<&Digest>,
+    ) -> Option<Box<dyn strata_store::layer::TarSink>>;
 }
 
 /// What a pull did.
@@ -272,6 +301,10 @@ async fn pull_inner<F: FnMut(Event)>(
             let repo = r.clone();
             let want_diff = diff_for(&l.digest);
             let lease = lease.clone();
+            let tap = opts.layer_tap.clone().and_then(|t| {
+                let i = manifest.layers.iter().position(|x| x.digest == l.digest)?;
+                Some((t, i, want_diff.clone()))
+            });
             set.spawn(async move {
                 let res = async {
                     let permit = match sem.clone().try_acquire_owned() {
@@ -292,7 +325,8 @@ async fn pull_inner<F: FnMut(Event)>(
                     let send = |ev: Event| {
                         let _ = tx.send(Msg::Ev(ev));
                     };
-                    let n = download_blob(&client, &store, &repo, &l, &lease, true, &send).await?;
+                    let n =
+                        download_blob(&client, &store, &repo, &l, &lease, true, &send, tap).await?;
                     drop(permit);
                     // Facts (diff ID, Docker's size) for image layers; an artifact's
                     // blobs need not be tars.
@@ -514,13 +548,16 @@ impl std::io::Read for ChannelReader {
 }
 
 impl LayerScanner {
-    fn start() -> LayerScanner {
+    fn start(sink: Option<Box<dyn strata_store::layer::TarSink>>) -> LayerScanner {
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let handle = tokio::task::spawn_blocking(move || {
-            strata_store::layer::scan_layer(ChannelReader {
-                rx,
-                cur: bytes::Bytes::new(),
-            })
+            strata_store::layer::scan_layer_tee(
+                ChannelReader {
+                    rx,
+                    cur: bytes::Bytes::new(),
+                },
+                sink,
+            )
         });
         LayerScanner { tx, handle }
     }
@@ -537,6 +574,8 @@ impl LayerScanner {
     }
 }
 
+// The blob, where it goes, how to report and what to tap: no smaller grouping reads better.
+#[allow(clippy::too_many_arguments)]
 async fn download_blob(
     client: &Client,
     store: &Store,
@@ -545,6 +584,7 @@ async fn download_blob(
     lease: &Lease,
     layer: bool,
     send: &(dyn Fn(Event) + Send + Sync),
+    tap: Option<(Arc<dyn LayerTap>, usize, Option<Digest>)>,
 ) -> Result<u64> {
     let mut fetched = 0u64;
     let mut fresh_retry = false;
@@ -569,7 +609,12 @@ async fn download_blob(
         };
         let resumed = w.offset();
         let known = layer && blocking(|| store.meta().layer(&desc.digest))?.is_some();
-        let mut scanner = (layer && resumed == 0 && !known).then(LayerScanner::start);
+        let mut scanner = (layer && resumed == 0 && !known).then(|| {
+            let sink = tap
+                .as_ref()
+                .and_then(|(t, i, diff)| t.open(*i, desc, diff.as_ref()));
+            LayerScanner::start(sink)
+        });
         let mut attempt = 1u32;
         let max = client.config().max_attempts.max(1);
         loop {

@@ -6,11 +6,21 @@
 //! layers `0..=i` are all present, strictly in order, while later layers are still
 //! downloading. When the pull ends it is told the manifest, and applies whatever is left.
 //! The destination appears only once every layer applied and verified.
+//!
+//! A layer can also be applied from its download ([`PullUnpacker::open_live`]): when a
+//! layer starts downloading while it is the next one to apply and nothing is being
+//! applied, the pull hands over its uncompressed tar as it inflates it (once, for both
+//! its own diff-ID check and the unpack), and the layer is applied as it arrives. Other
+//! layers are read from the store once stored. If a live copy ends early (the download
+//! restarted the blob), the partial tree is dropped and the unpack starts over from the
+//! store, so what is published never depends on a broken stream.
 
 use std::collections::HashMap;
+use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use strata_oci::{Descriptor, Digest, Document};
@@ -23,13 +33,140 @@ use crate::image::{prepare_dest, publish, UnpackOptions, UnpackReport};
 enum Note {
     Config(Digest),
     Layer(Digest),
+    Live(Live),
     Done(Box<Descriptor>),
+    Abort,
+}
+
+/// A layer applied from its download.
+struct Live {
+    index: usize,
+    diff_id: Option<Digest>,
+    rx: Receiver<Chunk>,
+    /// Set when the copy ended without its `done`.
+    incomplete: Arc<AtomicBool>,
+}
+
+enum Chunk {
+    Data(Vec<u8>),
+    Done,
+}
+
+/// Which layer comes next, and whether one is being applied: shared by the unpack
+/// thread and [`PullUnpacker::open_live`], so a layer is applied exactly once.
+#[derive(Default)]
+struct Turn {
+    next: usize,
+    busy: bool,
 }
 
 /// A background unpack fed by a pull's progress.
 pub struct PullUnpacker {
     tx: Sender<Note>,
+    turn: Arc<Mutex<Turn>>,
     handle: JoinHandle<Result<UnpackReport>>,
+}
+
+/// The pull's handle on a [`PullUnpacker`] (see [`PullUnpacker::live_tap`]).
+#[derive(Clone)]
+pub struct LiveTap {
+    tx: Sender<Note>,
+    turn: Arc<Mutex<Turn>>,
+}
+
+impl LiveTap {
+    /// Layer `index` (whose diff ID is `diff_id`, when the config is known) starts
+    /// downloading: a sink for its uncompressed tar when it is the next layer to apply
+    /// and nothing is being applied, else None (it is read from the store once stored).
+    pub fn open_live(
+        &self,
+        index: usize,
+        diff_id: Option<&Digest>,
+    ) -> Option<Box<dyn strata_store::layer::TarSink>> {
+        let mut turn = self.turn.lock().ok()?;
+        if turn.busy || turn.next != index {
+            return None;
+        }
+        let (tx, rx) = sync_channel(8);
+        let live = Live {
+            index,
+            diff_id: diff_id.cloned(),
+            rx,
+            incomplete: Arc::new(AtomicBool::new(false)),
+        };
+        self.tx.send(Note::Live(live)).ok()?;
+        turn.busy = true;
+        Some(Box::new(LiveSink {
+            tx,
+            buf: Vec::with_capacity(LIVE_CHUNK + 8192),
+        }))
+    }
+}
+
+/// Bytes batched per message from the pull's scanner to the unpack thread.
+const LIVE_CHUNK: usize = 256 << 10;
+
+/// The pull's side of a live layer copy.
+struct LiveSink {
+    tx: SyncSender<Chunk>,
+    buf: Vec<u8>,
+}
+
+impl strata_store::layer::TarSink for LiveSink {
+    fn write(&mut self, b: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= LIVE_CHUNK {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LIVE_CHUNK + 8192));
+            self.tx
+                .send(Chunk::Data(full))
+                .map_err(|_| io::Error::other("the unpack stopped"))?;
+        }
+        Ok(())
+    }
+
+    fn done(mut self: Box<Self>) {
+        let rest = std::mem::take(&mut self.buf);
+        if !rest.is_empty() && self.tx.send(Chunk::Data(rest)).is_err() {
+            return;
+        }
+        let _ = self.tx.send(Chunk::Done);
+    }
+}
+
+/// The unpack's side of a live layer copy.
+struct LiveReader {
+    rx: Receiver<Chunk>,
+    cur: Vec<u8>,
+    pos: usize,
+    ended: bool,
+    incomplete: Arc<AtomicBool>,
+}
+
+impl Read for LiveReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(v)) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Ok(Chunk::Done) => self.ended = true,
+                Err(_) => {
+                    self.incomplete.store(true, Ordering::SeqCst);
+                    return Err(io::Error::other(
+                        "the layer's download stopped before its end",
+                    ));
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 impl PullUnpacker {
@@ -38,8 +175,18 @@ impl PullUnpacker {
         // Fail early (before downloading anything) on a bad destination.
         let tmp = prepare_dest(&dest)?;
         let (tx, rx) = channel();
-        let handle = std::thread::spawn(move || run(&store, tmp, &dest, &opts, rx));
-        Ok(PullUnpacker { tx, handle })
+        let turn = Arc::new(Mutex::new(Turn::default()));
+        let t = turn.clone();
+        let handle = std::thread::spawn(move || run(&store, tmp, &dest, &opts, rx, &t));
+        Ok(PullUnpacker { tx, turn, handle })
+    }
+
+    /// A handle for the pull to offer layers' uncompressed tars as they download.
+    pub fn live_tap(&self) -> LiveTap {
+        LiveTap {
+            tx: self.tx.clone(),
+            turn: self.turn.clone(),
+        }
     }
 
     /// The config blob is in the store.
@@ -54,7 +201,8 @@ impl PullUnpacker {
 
     /// The pull failed: stops, removes what was unpacked, and leaves `dest` untouched.
     pub fn abort(self) {
-        drop(self.tx);
+        // Explicit: a live tap held by the pull keeps the channel open.
+        let _ = self.tx.send(Note::Abort);
         let _ = self.handle.join();
     }
 
@@ -79,41 +227,61 @@ fn run(
     dest: &std::path::Path,
     opts: &UnpackOptions,
     rx: Receiver<Note>,
+    turn: &Mutex<Turn>,
 ) -> Result<UnpackReport> {
+    let mut tmp = tmp;
     let mut applier = Applier::new(tmp.path(), opts.apply.clone())?;
     let mut plan: Option<Plan> = None;
     // diff ID -> blob, for layers that arrived.
     let mut arrived: HashMap<Digest, Digest> = HashMap::new();
-    let mut next = 0usize;
+    // Layers applied from their download: index -> diff ID found.
+    let mut live_applied: HashMap<usize, Digest> = HashMap::new();
     let mut report = UnpackReport::default();
-    let mut apply_ready = |plan: &Plan,
-                           arrived: &HashMap<Digest, Digest>,
-                           next: &mut usize,
-                           report: &mut UnpackReport|
+    let lock = || {
+        turn.lock()
+            .map_err(|_| RootfsError::Target("the unpack state is poisoned".into()))
+    };
+    let apply_ready = |applier: &mut Applier,
+                       plan: &Plan,
+                       arrived: &HashMap<Digest, Digest>,
+                       report: &mut UnpackReport|
      -> Result<()> {
         let n = plan.diff_ids.len();
-        while *next < n {
-            let want = &plan.diff_ids[*next];
+        loop {
+            let mut t = lock()?;
+            let i = t.next;
+            if t.busy || i >= n {
+                return Ok(());
+            }
+            let want = &plan.diff_ids[i];
             let blob = match plan
                 .blobs
-                .get(*next)
+                .get(i)
                 .cloned()
                 .flatten()
                 .or_else(|| arrived.get(want).cloned())
             {
                 Some(b) if store.has_blob(&b) => b,
-                _ => break,
+                _ => return Ok(()),
             };
-            let label = format!("layer {}/{n} ({})", *next + 1, blob.short());
-            let f = store.open_blob(&blob)?;
-            report.applied.push(applier.apply_layer(
-                &label,
-                std::io::BufReader::with_capacity(1 << 16, f),
-                Some(want),
-            )?);
-            *next += 1;
+            t.busy = true;
+            drop(t);
+            let label = format!("layer {}/{n} ({})", i + 1, blob.short());
+            let res = store
+                .open_blob(&blob)
+                .map_err(RootfsError::from)
+                .and_then(|f| {
+                    applier.apply_layer(
+                        &label,
+                        std::io::BufReader::with_capacity(1 << 16, f),
+                        Some(want),
+                    )
+                });
+            let mut t = lock()?;
+            t.busy = false;
+            report.applied.push(res?);
+            t.next = i + 1;
         }
-        Ok(())
     };
     loop {
         let Ok(note) = rx.recv() else {
@@ -140,6 +308,43 @@ fn run(
                 if let Ok(rec) = store.layer_facts(&d) {
                     arrived.insert(rec.diff_id, d);
                 }
+            }
+            Note::Live(live) => {
+                let label = format!("layer {} (from its download)", live.index + 1);
+                let incomplete = live.incomplete.clone();
+                let reader = LiveReader {
+                    rx: live.rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                    ended: false,
+                    incomplete: live.incomplete,
+                };
+                let res = applier.apply_layer(&label, reader, live.diff_id.as_ref());
+                let mut t = lock()?;
+                t.busy = false;
+                match res {
+                    Ok(rep) => {
+                        live_applied.insert(live.index, rep.diff_id.clone());
+                        report.applied.push(rep);
+                        t.next = live.index + 1;
+                    }
+                    Err(_) if incomplete.load(Ordering::SeqCst) => {
+                        // The copy broke off: start over, every layer from the store.
+                        drop(applier);
+                        drop(tmp);
+                        tmp = prepare_dest(dest)?;
+                        applier = Applier::new(tmp.path(), opts.apply.clone())?;
+                        live_applied.clear();
+                        report = UnpackReport::default();
+                        t.next = 0;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Note::Abort => {
+                return Err(RootfsError::Target(
+                    "the pull stopped before the image was complete; nothing was unpacked".into(),
+                ))
             }
             Note::Done(manifest) => {
                 report.applied_before_end = report.applied.len();
@@ -169,24 +374,40 @@ fn run(
                         ));
                     }
                 }
+                for (i, found) in &live_applied {
+                    if cfg.rootfs.diff_ids.get(*i) != Some(found) {
+                        return Err(RootfsError::DiffIdMismatch {
+                            layer: format!("layer {}", i + 1),
+                            expected: cfg
+                                .rootfs
+                                .diff_ids
+                                .get(*i)
+                                .cloned()
+                                .unwrap_or_else(|| found.clone()),
+                            actual: found.clone(),
+                        });
+                    }
+                }
                 let full = Plan {
                     diff_ids: cfg.rootfs.diff_ids,
                     blobs: m.layers.iter().map(|l| Some(l.digest.clone())).collect(),
                 };
-                apply_ready(&full, &arrived, &mut next, &mut report)?;
+                apply_ready(&mut applier, &full, &arrived, &mut report)?;
+                let next = lock()?.next;
                 if next != full.diff_ids.len() {
                     return Err(RootfsError::Image(format!(
                         "layer {} of the pulled image is not in the store",
                         next + 1
                     )));
                 }
+                report.applied_from_download = live_applied.len();
                 drop(applier);
                 publish(tmp, dest)?;
                 return Ok(report);
             }
         }
         if let Some(p) = &plan {
-            apply_ready(p, &arrived, &mut next, &mut report)?;
+            apply_ready(&mut applier, p, &arrived, &mut report)?;
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct UnpackReport {
     pub applied: Vec<LayerReport>,
     /// Layers applied while a pull was still running (`pull --unpack`).
     pub applied_before_end: usize,
+    /// Layers applied from their download rather than from the store (`pull --unpack`).
+    pub applied_from_download: usize,
 }
 
 impl UnpackReport {
@@ -216,6 +218,7 @@ pub fn unpack(
             cached_layers: 0,
             applied: apply_layers(store, &mut a, &layers, &opts.apply)?,
             applied_before_end: 0,
+            applied_from_download: 0,
         }
     } else {
         let snap = cache::ensure(store, img, &layers, &opts.apply)?;
@@ -224,6 +227,7 @@ pub fn unpack(
             cached_layers: snap.cached_layers,
             applied: snap.applied,
             applied_before_end: 0,
+            applied_from_download: 0,
         }
     };
     publish(tmp, dest)?;
@@ -275,6 +279,7 @@ pub fn export<W: Write>(
             cached_layers: snap.cached_layers,
             applied: snap.applied,
             applied_before_end: 0,
+            applied_from_download: 0,
         },
     ))
 }

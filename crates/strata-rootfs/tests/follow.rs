@@ -126,3 +126,117 @@ fn a_partial_order_waits_and_the_end_finishes() {
     .unwrap();
     assert!(e.to_string().contains("not empty"), "{e}");
 }
+
+/// A layer applied from its download (the pull's scanner hands over the uncompressed
+/// tar): one copy that ends properly is used as is; one that breaks off makes the unpack
+/// start over from the store; either way the tree equals a plain unpack, and a live copy
+/// is only accepted for the next layer while nothing is being applied.
+#[test]
+fn layers_from_their_download_and_a_broken_copy_starts_over() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
+    let tars = realistic_layers();
+    let img = image(
+        "docker.io/library/follow:3",
+        &tars
+            .iter()
+            .map(|l| (gzip(l), media::OCI_LAYER_GZIP, l.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let resolved = img.store(&store);
+    let blobs: Vec<_> = resolved
+        .manifest
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+    let diff_ids = resolved.config.rootfs.diff_ids.clone();
+    let plain = t.path().join("plain");
+    strata_rootfs::unpack(
+        &store,
+        &resolved,
+        &plain,
+        &UnpackOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let same_as_plain = |dir: &std::path::Path| {
+        let d = tree::differences(
+            &tree::describe(dir, true).unwrap(),
+            &tree::describe(&plain, true).unwrap(),
+            Compare {
+                mtimes: true,
+                owners: true,
+                root: false,
+            },
+        );
+        assert!(d.is_empty(), "{d:?}");
+    };
+
+    // Layer 1 whole from its download, in odd-sized pieces.
+    let dest = t.path().join("live");
+    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
+    let tap = u.live_tap();
+    u.config(&resolved.manifest.config.digest);
+    assert!(
+        tap.open_live(1, Some(&diff_ids[1])).is_none(),
+        "layer 2 is not next"
+    );
+    let mut sink = tap
+        .open_live(0, Some(&diff_ids[0]))
+        .expect("layer 1 is next");
+    assert!(
+        tap.open_live(0, Some(&diff_ids[0])).is_none(),
+        "one copy at a time"
+    );
+    for piece in tars[0].chunks(7_777) {
+        sink.write(piece).unwrap();
+    }
+    sink.done();
+    for b in &blobs {
+        u.layer(b);
+    }
+    let rep = u.finish(&resolved.manifest_descriptor).unwrap();
+    assert_eq!(rep.applied.len(), 3);
+    assert_eq!(rep.applied_from_download, 1);
+    same_as_plain(&dest);
+
+    // A copy that breaks off halfway: everything is applied again from the store.
+    let dest = t.path().join("broken");
+    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
+    let tap = u.live_tap();
+    u.config(&resolved.manifest.config.digest);
+    let mut sink = tap.open_live(0, Some(&diff_ids[0])).unwrap();
+    sink.write(&tars[0][..tars[0].len() / 2]).unwrap();
+    drop(sink);
+    for b in &blobs {
+        u.layer(b);
+    }
+    let rep = u.finish(&resolved.manifest_descriptor).unwrap();
+    assert_eq!(rep.applied.len(), 3);
+    assert_eq!(rep.applied_from_download, 0);
+    same_as_plain(&dest);
+
+    // A copy whose bytes are not the layer the config names: the unpack fails and
+    // nothing is published.
+    let dest = t.path().join("wrong");
+    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
+    let tap = u.live_tap();
+    u.config(&resolved.manifest.config.digest);
+    let mut sink = tap.open_live(0, Some(&diff_ids[0])).unwrap();
+    let mut other = T::new();
+    other.file("not-the-layer", b"x");
+    sink.write(&other.finish()).unwrap();
+    sink.done();
+    for b in &blobs {
+        u.layer(b);
+    }
+    let e = u.finish(&resolved.manifest_descriptor).unwrap_err();
+    assert!(
+        matches!(e, strata_rootfs::RootfsError::DiffIdMismatch { .. }),
+        "{e}"
+    );
+    assert!(!dest.exists());
+}

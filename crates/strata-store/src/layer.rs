@@ -63,12 +63,48 @@ pub fn clean_path(p: &[u8]) -> String {
     parts.join("/")
 }
 
+/// Receives a copy of a layer's uncompressed tar while [`scan_layer_tee`] reads it (how
+/// `pull --unpack` applies a layer from its download instead of inflating it twice).
+pub trait TarSink: Send {
+    /// The next bytes. An error stops the copy; the scan itself goes on.
+    fn write(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Every byte of the tar was delivered. A sink dropped without this call saw an
+    /// incomplete copy (the scan failed, or the download restarted the blob).
+    fn done(self: Box<Self>);
+}
+
+/// Passes what it reads to a [`TarSink`] until the sink refuses.
+struct Tee<R> {
+    inner: R,
+    sink: Option<Box<dyn TarSink>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            if let Some(s) = &mut self.sink {
+                if s.write(&buf[..n]).is_err() {
+                    self.sink = None;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Reads a (possibly compressed) layer to its end and returns its facts. Fails on a
 /// malformed tar.
 pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
+    scan_layer_tee(r, None)
+}
+
+/// [`scan_layer`], also handing every uncompressed byte to `sink` (and calling its
+/// `done` once the whole tar was read and found well-formed).
+pub fn scan_layer_tee<R: Read>(r: R, sink: Option<Box<dyn TarSink>>) -> io::Result<LayerFacts> {
     let (compression, plain) = decompress(r)?;
     let mut hr = HashingReader {
-        inner: plain,
+        inner: Tee { inner: plain, sink },
         hasher: Digester::default(),
         count: 0,
     };
@@ -102,6 +138,9 @@ pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
     }
     // Hash the end-of-archive blocks and any padding too.
     io::copy(&mut hr, &mut io::sink())?;
+    if let Some(s) = hr.inner.sink.take() {
+        s.done();
+    }
     Ok(LayerFacts {
         compression,
         diff_id: hr.hasher.finish(),

@@ -168,6 +168,14 @@ fn pull_unpack_unpacks_while_pulling() {
         err.contains(&format!("Unpacked to {}", dir.display())),
         "{err}"
     );
+    // The first layer starts downloading when it is next: applied from its download.
+    let live: usize = err
+        .split(" straight from the download")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of layers from the download: {err}"));
+    assert!(live >= 1, "{err}");
     assert_eq!(std::fs::read(dir.join("etc/motd")).unwrap(), b"hi\n");
     assert!(!dir.join("etc/hosts").exists());
     // The same tree as unpacking the pulled image afterwards.

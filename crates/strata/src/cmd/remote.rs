@@ -381,9 +381,10 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = Arc::new(ctx.store()?);
     let client = client()?;
     let rt = runtime()?;
-    let opts = PullOptions {
+    let mut opts = PullOptions {
         platform,
         max_concurrent_downloads: a.max_concurrent_downloads.max(1),
+        layer_tap: None,
     };
     if a.all_tags {
         if r.tag().is_some() || r.digest().is_some() {
@@ -416,6 +417,7 @@ fn pull(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         r = r.with_tag("latest")?;
     }
     let unpacker = super::rootfs::pull_unpack_start(&store, a.unpack.as_deref())?;
+    opts.layer_tap = super::rootfs::pull_unpack_tap(&unpacker);
     let res = rt.block_on(strata_remote::pull(&client, store, &r, &opts, |e| {
         super::rootfs::pull_unpack_event(&unpacker, &e);
         rd.event(&e)

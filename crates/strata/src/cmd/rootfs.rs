@@ -327,6 +327,30 @@ pub fn pull_unpack_start(
     )?))
 }
 
+/// The pull's tap for `pull --unpack`: a layer that starts downloading while it is the
+/// next to apply is applied from its download (inflated once, for both the pull's checks
+/// and the unpack).
+struct UnpackTap(strata_rootfs::follow::LiveTap);
+
+impl strata_remote::LayerTap for UnpackTap {
+    fn open(
+        &self,
+        index: usize,
+        _layer: &strata_oci::Descriptor,
+        diff_id: Option<&strata_oci::Digest>,
+    ) -> Option<Box<dyn strata_store::layer::TarSink>> {
+        self.0.open_live(index, diff_id)
+    }
+}
+
+/// The layer tap to put in the pull's options, when unpacking.
+pub fn pull_unpack_tap(
+    u: &Option<strata_rootfs::follow::PullUnpacker>,
+) -> Option<std::sync::Arc<dyn strata_remote::LayerTap>> {
+    u.as_ref()
+        .map(|u| std::sync::Arc::new(UnpackTap(u.live_tap())) as std::sync::Arc<_>)
+}
+
 /// Forwards a pull event to the unpacker: the config and each layer once it is stored.
 pub fn pull_unpack_event(
     u: &Option<strata_rootfs::follow::PullUnpacker>,
@@ -368,10 +392,11 @@ pub fn pull_unpack_finish(
             warn_report(&rep);
             if let Some(d) = dir {
                 eprintln!(
-                    "Unpacked to {} ({} of {} layers while downloading)",
+                    "Unpacked to {} ({} of {} layers while downloading, {} straight from the download)",
                     d.display(),
                     rep.applied_before_end,
-                    rep.applied.len()
+                    rep.applied.len(),
+                    rep.applied_from_download
                 );
             }
         }
