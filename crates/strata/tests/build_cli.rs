@@ -850,3 +850,70 @@ fn run_works_unprivileged_or_says_why_not() {
         );
     }
 }
+
+#[test]
+fn variables_are_substituted_where_docker_substitutes_them() {
+    let env = Env::new();
+    put_image(
+        &env.store(),
+        Some("plain:1"),
+        &[step(
+            "/bin/sh -c #(nop) ADD file:x in / ",
+            Some(layer_tar(&[
+                Entry::Dir("etc/"),
+                Entry::File("etc/os", b"plain\n"),
+            ])),
+        )],
+        &ago(60),
+        strata_oci::Platform::host().architecture.as_str(),
+        serde_json::json!({"base": "yes"}),
+    );
+    let df = "# escape=`\nARG TAG=1\nFROM plain:${TAG}\nARG D=dst\nENV E=${D:-x} F=${NOPE:-def} G=${D:+alt} H=${NOPE:+alt} `\n    Q=\"a $D\" S='$D'\nWORKDIR /$D\nCOPY a ${F}/\nLABEL l=$E\nEXPOSE ${PORT:-8080}\nUSER ${NOPE:-1000}\nENTRYPOINT [\"/bin/app\"]\nHEALTHCHECK NONE\n";
+    let ctx = context(&env, df, &[("a", b"a")]);
+    let out = env.ok(&["image", "build", "-t", "vars:1", ctx.to_str().unwrap()]);
+    assert!(out.contains("Step 2/11 : FROM plain:${TAG}"), "{out}");
+    let img = resolve(&env, "vars:1");
+    let c = exec_config(&img);
+    assert_eq!(
+        c["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "E=dst",
+            "F=def",
+            "G=alt",
+            "H=",
+            "Q=a dst",
+            "S=$D"
+        ])
+    );
+    assert_eq!(c["WorkingDir"], "/dst");
+    assert_eq!(c["Labels"], serde_json::json!({"base": "yes", "l": "dst"}));
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(c["User"], "1000");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/app"]));
+    assert_eq!(
+        c["Cmd"],
+        Value::Null,
+        "ENTRYPOINT resets the base image's CMD"
+    );
+    assert_eq!(c["Healthcheck"], serde_json::json!({"Test": ["NONE"]}));
+    // The base image's layer is kept as it was, and COPY went to WORKDIR/def/.
+    assert_eq!(img.manifest.layers.len(), 3);
+    let base = resolve(&env, "plain:1");
+    assert_eq!(img.manifest.layers[0], base.manifest.layers[0]);
+    let copied = layer_items(&env, &img.manifest.layers[2].digest);
+    assert_eq!(
+        copied.keys().collect::<Vec<_>>(),
+        vec!["dst", "dst/def", "dst/def/a"]
+    );
+    let h = history(&img);
+    assert_eq!(
+        h[0].0, "/bin/sh -c #(nop) ADD file:x in / ",
+        "the base's history first"
+    );
+    assert!(
+        h.iter()
+            .any(|(c, _)| c == "/bin/sh -c #(nop)  ENV E=dst F=def G=alt H= Q=a dst S=$D"),
+        "{h:?}"
+    );
+}
