@@ -232,11 +232,15 @@ pub fn scan_image_with(
         .map(|row| row.and_then(|b| serde_json::from_slice(&b).ok()))
         .collect();
     let k = cached.iter().position(Option::is_none).unwrap_or(n);
+    let config = &image.manifest.config.digest;
     let mut progress = Progress::default();
     if k == n {
         for found in cached.into_iter().flatten() {
             progress.push(found);
         }
+        // This image uses those results too (they may have been another image's), so GC
+        // keeps them while it lives. Like every cache write, a failure is not the scan's.
+        let _ = store.record_scan_results(SCANNER, config, &chains, &[]);
         return Ok(progress.finish(refs, 0));
     }
     // The highest cached prefix with a snapshot to start from.
@@ -278,6 +282,6 @@ pub fn scan_image_with(
         progress.push(found);
     }
     // The cache only saves work: a store that cannot record (say, read-only) still scans.
-    let _ = store.record_scan_results(SCANNER, &image.manifest.config.digest, &chains, &fresh);
+    let _ = store.record_scan_results(SCANNER, config, &chains, &fresh);
     Ok(progress.finish(refs, n - start))
 }

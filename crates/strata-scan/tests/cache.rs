@@ -222,7 +222,7 @@ fn a_damaged_row_means_a_fresh_scan() {
 }
 
 #[test]
-fn collection_drops_the_results_of_removed_images() {
+fn an_image_scanned_from_the_cache_alone_keeps_its_results_alive() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let base = put_image(&store, "test/base:1", &base_layers());
@@ -239,6 +239,67 @@ fn collection_drops_the_results_of_removed_images() {
     };
     assert_eq!(present(&store), vec![true, true, true]);
 
+    // An image with the base's layers but another config, scanned from the cache alone,
+    // keeps the base's results once the base is gone.
+    let twin = strata_store::NewImage {
+        steps: base_layers()
+            .into_iter()
+            .map(|(by, layer)| strata_store::Step {
+                created_by: by.to_string(),
+                layer,
+            })
+            .collect(),
+        created: "2025-01-01T00:00:00Z".into(),
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        config: serde_json::json!({"Cmd": ["/bin/bash"]}),
+    };
+    let twin = store
+        .write_image(&twin, Some("docker.io/test/twin:1"))
+        .unwrap();
+    let twin = store.resolve(&twin, None).unwrap();
+    assert_ne!(twin.manifest.config.digest, base.manifest.config.digest);
+    assert_eq!(scan_image(&store, &twin).unwrap().layers_read, 0);
+    store
+        .meta()
+        .remove_name("docker.io/test/child:1")
+        .unwrap()
+        .unwrap();
+    store
+        .meta()
+        .remove_name("docker.io/test/base:1")
+        .unwrap()
+        .unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.scan_results_removed, 1);
+    assert_eq!(present(&store), vec![true, true, false]);
+    assert_eq!(scan_image(&store, &twin).unwrap().layers_read, 0);
+    store
+        .meta()
+        .remove_name("docker.io/test/twin:1")
+        .unwrap()
+        .unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.scan_results_removed, 2);
+    assert_eq!(present(&store), vec![false, false, false]);
+}
+
+#[test]
+fn collection_drops_the_results_of_removed_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let base = put_image(&store, "test/base:1", &base_layers());
+    let child = put_image(&store, "test/child:1", &child_layers());
+    scan_image(&store, &base).unwrap();
+    scan_image(&store, &child).unwrap();
+    let all = chains(&child);
+    let present = |s: &Store| -> Vec<bool> {
+        s.scan_results(SCANNER, &all)
+            .unwrap()
+            .iter()
+            .map(Option::is_some)
+            .collect()
+    };
     // The base is removed: the child still uses every one of its chain IDs.
     store
         .meta()
