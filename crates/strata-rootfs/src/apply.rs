@@ -32,6 +32,7 @@ use crate::error::{Result, RootfsError};
 use crate::limits::Limits;
 use crate::root::{self, ioe, Resolver, Root};
 use crate::stream::{Decoded, Guarded, MetaBudget};
+use crate::writer::{run_lane, Job, Pool};
 
 /// Whether owners are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,88 +239,16 @@ struct LayerState {
     warnings: Vec<String>,
     skipped_owners: Vec<(String, u64, u64)>,
     entries: u64,
-    /// The queue of small files whose content a second thread writes.
-    writer: Option<Writer>,
+    /// The write-behind pool for small files (see [`crate::writer`]).
+    writer: Option<Pool>,
 }
 
-/// Files up to this size are written by the layer's writer thread.
+/// Files up to this size are created by the layer's write-behind pool.
 const QUEUED_FILE_MAX: u64 = 256 << 10;
-/// Files queued at most (so at most 8 MiB of content waits in memory).
-const QUEUE_DEPTH: usize = 32;
-
-/// A small file created (by name, in tar order, by the applying thread) whose content,
-/// times and closing are left to the layer's writer thread. Only the file's own inode is
-/// touched there, through its descriptor, so the order of changes to the tree's names
-/// stays the tar's; the layer is finished only after the queue is drained.
-struct WriteJob {
-    file: std::fs::File,
-    data: Vec<u8>,
-    mtime: Timespec,
-    raw: Vec<u8>,
-}
-
-type WriteFailure = (Vec<u8>, io::Error);
-
-/// The sending side of a layer's write queue.
-struct Writer {
-    tx: std::sync::mpsc::SyncSender<WriteJob>,
-    failed: std::sync::Arc<std::sync::Mutex<Option<WriteFailure>>>,
-}
-
-/// The receiving side, for [`write_files`].
-struct WriteJobs {
-    rx: std::sync::mpsc::Receiver<WriteJob>,
-    failed: std::sync::Arc<std::sync::Mutex<Option<WriteFailure>>>,
-}
-
-impl Writer {
-    fn new() -> (Writer, WriteJobs) {
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_DEPTH);
-        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
-        (
-            Writer {
-                tx,
-                failed: failed.clone(),
-            },
-            WriteJobs { rx, failed },
-        )
-    }
-
-    /// Queues a job; false when the writer has stopped (after a failure).
-    fn send(&self, job: WriteJob) -> bool {
-        self.tx.send(job).is_ok()
-    }
-
-    /// Closes the queue and takes the first failure, if one happened already.
-    fn failure(self) -> Option<WriteFailure> {
-        drop(self.tx);
-        self.failed.lock().ok()?.take()
-    }
-}
-
-/// The writer thread: writes each queued file, sets its times and closes it; stops at
-/// the first failure (recorded for the applying thread, which stops queueing).
-fn write_files(jobs: WriteJobs) -> std::result::Result<(), WriteFailure> {
-    for mut job in jobs.rx.iter() {
-        let res = write_sparse(&mut job.data.as_slice(), &mut job.file).and_then(|()| {
-            rfs::futimens(
-                &job.file,
-                &Timestamps {
-                    last_access: job.mtime,
-                    last_modification: job.mtime,
-                },
-            )
-            .map_err(ioe)
-        });
-        if let Err(e) = res {
-            if let Ok(mut f) = jobs.failed.lock() {
-                *f = Some((job.raw.clone(), io::Error::new(e.kind(), e.to_string())));
-            }
-            return Err((job.raw, e));
-        }
-    }
-    Ok(())
-}
+/// Jobs queued per lane at most (at most 2 x 16 x 256 KiB of content waits in memory).
+const QUEUE_DEPTH: usize = 16;
+/// Lanes (threads) of the write-behind pool.
+const WRITE_LANES: usize = 2;
 
 impl LayerState {
     fn unsafe_entry(&self, path: &[u8], reason: impl Into<String>) -> RootfsError {
@@ -415,7 +344,7 @@ impl Applier {
                 hint: "--max-layers",
             });
         }
-        let (writer, jobs) = Writer::new();
+        let (pool, lanes) = Pool::new(WRITE_LANES, QUEUE_DEPTH);
         let mut st = LayerState {
             label: label.to_string(),
             written: BTreeSet::new(),
@@ -426,7 +355,7 @@ impl Applier {
             warnings: Vec::new(),
             skipped_owners: Vec::new(),
             entries: 0,
-            writer: Some(writer),
+            writer: Some(pool),
         };
         self.parent = None;
         let budget = MetaBudget::default();
@@ -436,18 +365,20 @@ impl Applier {
             self.opts.limits.max_metadata,
         ));
         let res = std::thread::scope(|s| {
-            let worker = s.spawn(move || write_files(jobs));
-            let res = self.apply_entries(&mut ar, &budget, &mut st);
-            // Closing the queue ends the worker once it has written everything queued.
-            let failed = st.writer.take().and_then(|w| w.failure());
-            let written = worker
-                .join()
-                .map_err(|_| RootfsError::Target("the file writer thread panicked".into()))?;
-            res?;
-            match (written, failed) {
-                (Err((raw, e)), _) | (_, Some((raw, e))) => Err(st.io(&raw, "writing", e)),
-                _ => Ok(()),
+            let threads: Vec<_> = lanes
+                .into_iter()
+                .map(|l| s.spawn(move || run_lane(l)))
+                .collect();
+            let res = self
+                .apply_entries(&mut ar, &budget, &mut st)
+                .and_then(|()| self.sync_writes(&mut st));
+            // Dropping the pool closes the lanes; each ends once its queue is done.
+            drop(st.writer.take());
+            for t in threads {
+                t.join()
+                    .map_err(|_| RootfsError::Target("a file writer thread panicked".into()))?;
             }
+            res
         });
         let mut guarded = ar.into_inner();
         let dec = guarded.inner_mut();
@@ -623,6 +554,9 @@ impl Applier {
         };
         // Whiteouts.
         if let Some(name) = base.strip_prefix(b".wh.") {
+            // A removal: every queued file must exist first (and names handed back
+            // be replaced) so the tree is what the tar order says.
+            self.sync_writes(st)?;
             if name == b".wh..opq" {
                 self.parent = None;
                 return self.opaque(parent, st);
@@ -689,10 +623,17 @@ impl Applier {
             }
         }
         let path = join(&comps);
+        if st.written.contains(&path) {
+            // The layer names this path a second time: its queued file must exist.
+            self.sync_writes(st)?;
+        }
         if self.try_create(entry, et, &comps, &raw, &meta, st)? {
             st.written.insert(path);
             return Ok(());
         }
+        // Something exists at the name, or the entry is a hardlink, FIFO or device:
+        // from here on names are looked at and may be removed.
+        self.sync_writes(st)?;
         let (dir, _) = self
             .parent_dir(parent)
             .map_err(|e| st.io(&raw, "creating the parent of", e))?;
@@ -836,6 +777,45 @@ impl Applier {
         Ok(())
     }
 
+    /// Waits for the layer's write-behind pool, then replaces, in tar order, the files
+    /// whose name was taken by a lower layer's entry.
+    fn sync_writes(&mut self, st: &mut LayerState) -> Result<()> {
+        let Some(pool) = &st.writer else {
+            return Ok(());
+        };
+        let taken = pool
+            .barrier()
+            .map_err(|(raw, e)| st.io(&raw, "writing", e))?;
+        for job in taken {
+            self.parent = None;
+            root::remove_all_at(&job.dir, &job.name, !self.is_root)
+                .map_err(|e| st.io(&job.raw, "replacing", e))?;
+            let mut f = rfs::openat(
+                &*job.dir,
+                os(&job.name),
+                rfs::OFlags::WRONLY
+                    | rfs::OFlags::CREATE
+                    | rfs::OFlags::EXCL
+                    | rfs::OFlags::NOFOLLOW
+                    | rfs::OFlags::CLOEXEC,
+                Mode::from_raw_mode(job.mode),
+            )
+            .map(std::fs::File::from)
+            .map_err(|e| st.io(&job.raw, "creating", ioe(e)))?;
+            write_sparse(&mut job.data.as_slice(), &mut f)
+                .map_err(|e| st.io(&job.raw, "writing", e))?;
+            rfs::futimens(
+                &f,
+                &Timestamps {
+                    last_access: job.mtime,
+                    last_modification: job.mtime,
+                },
+            )
+            .map_err(|e| st.io(&job.raw, "setting times of", ioe(e)))?;
+        }
+        Ok(())
+    }
+
     /// The directory `parent` (created if missing), reused from the previous entry when
     /// it had the same parent; with whether it has the set-group-ID bit.
     fn parent_dir(&mut self, parent: &[Vec<u8>]) -> io::Result<(std::sync::Arc<OwnedFd>, bool)> {
@@ -881,10 +861,10 @@ impl Applier {
         ) {
             return Ok(false);
         }
-        let (dir, setgid) = self
+        let (dir_arc, setgid) = self
             .parent_dir(parent)
             .map_err(|e| st.io(raw, "creating the parent of", e))?;
-        let dir: &OwnedFd = &dir;
+        let dir: &OwnedFd = &dir_arc;
         // Remember the parent's time before this layer first changes its contents (for a
         // directory that turns out to exist already this records a time nothing changes).
         st.touch(parent, dir);
@@ -926,6 +906,29 @@ impl Applier {
                 self.symlink_meta(dir, base, raw, meta, st)?;
             }
             _ => {
+                let size = entry.size();
+                if plain && size <= QUEUED_FILE_MAX && st.writer.is_some() {
+                    // Small files: created and written by the layer's write-behind pool.
+                    let mut data = Vec::with_capacity(size as usize);
+                    entry.read_to_end(&mut data).map_err(|e| RootfsError::Tar {
+                        layer: st.label.clone(),
+                        source: e,
+                    })?;
+                    self.skipped_owner(raw, meta, st);
+                    let job = Job {
+                        seq: 0,
+                        dir: dir_arc.clone(),
+                        name: base.to_vec(),
+                        mode: meta.mode,
+                        data,
+                        mtime: meta.mtime,
+                        raw: raw.to_vec(),
+                    };
+                    if let Some(p) = st.writer.as_mut() {
+                        p.send(job);
+                    }
+                    return Ok(true);
+                }
                 let mode = if plain { meta.mode } else { 0o600 };
                 let f = match rfs::openat(
                     dir,
@@ -941,28 +944,7 @@ impl Applier {
                     Err(rustix::io::Errno::EXIST) => return Ok(false),
                     Err(e) => return Err(st.io(raw, "creating", ioe(e))),
                 };
-                let size = entry.size();
-                if plain && size <= QUEUED_FILE_MAX && st.writer.is_some() {
-                    // Small files: their content is written by the layer's writer thread.
-                    let mut data = Vec::with_capacity(size as usize);
-                    entry.read_to_end(&mut data).map_err(|e| RootfsError::Tar {
-                        layer: st.label.clone(),
-                        source: e,
-                    })?;
-                    self.skipped_owner(raw, meta, st);
-                    let job = WriteJob {
-                        file: f,
-                        data,
-                        mtime: meta.mtime,
-                        raw: raw.to_vec(),
-                    };
-                    if !st.writer.as_ref().is_some_and(|w| w.send(job)) {
-                        // The writer stopped on a failure: reported when the layer ends.
-                        st.writer = None;
-                    }
-                } else {
-                    self.fill_file(f, entry, raw, meta, !plain, st)?;
-                }
+                self.fill_file(f, entry, raw, meta, !plain, st)?;
             }
         }
         Ok(true)
@@ -1270,7 +1252,7 @@ fn gid(g: u64) -> rfs::Gid {
 
 /// Copies `r` into `f`, seeking over all-zero blocks so holes stay holes, then sets the
 /// length (a trailing hole).
-fn write_sparse<R: Read>(r: &mut R, f: &mut std::fs::File) -> io::Result<()> {
+pub(crate) fn write_sparse<R: Read>(r: &mut R, f: &mut std::fs::File) -> io::Result<()> {
     const BLK: usize = 64 << 10;
     let mut buf = vec![0u8; BLK];
     let mut len: u64 = 0;

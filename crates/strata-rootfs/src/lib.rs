@@ -49,6 +49,7 @@ pub mod limits;
 pub mod root;
 pub mod stream;
 pub mod tree;
+mod writer;
 
 pub use apply::{Applier, ApplyOptions, LayerReport, Owners};
 pub use diff::{write_layer, DiffOptions, LayerCompression, LayerOutput};

@@ -420,3 +420,56 @@ fn a_full_disk_is_a_clear_error_for_small_and_large_files() {
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
+
+/// Small files are created by the write-behind pool; names a lower layer already holds
+/// are handed back and replaced in tar order, before any later entry (a hardlink to the
+/// new file, a second entry for the same name) can see them.
+#[test]
+fn replaced_names_and_links_keep_tar_order_with_queued_files() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let mut a = applier(&root, Resolver::Auto);
+    let mut lower = T::new();
+    lower
+        .dir("a", 0o755)
+        .file("a/x", b"old x")
+        .dir("a/d", 0o755)
+        .file("a/d/f", b"inside")
+        .symlink("a/s", "x");
+    for i in 0..50 {
+        lower.file(&format!("a/many{i}"), b"lower");
+    }
+    a.apply_layer("layer 1/2", gzip(&lower.finish()).as_slice(), None)
+        .unwrap();
+    let mut upper = T::new();
+    upper
+        .file("a/x", b"new x")
+        .hardlink("a/y", "a/x")
+        .file("a/d", b"was a directory")
+        .file("a/s", b"was a symlink")
+        .file("a/twice", b"first")
+        .file("a/twice", b"second");
+    for i in 0..50 {
+        upper.file(&format!("a/many{i}"), format!("upper {i}").as_bytes());
+    }
+    a.apply_layer("layer 2/2", gzip(&upper.finish()).as_slice(), None)
+        .unwrap();
+    let read = |p: &str| std::fs::read(root.join(p)).unwrap();
+    assert_eq!(read("a/x"), b"new x");
+    assert_eq!(read("a/y"), b"new x");
+    let (mx, my) = (
+        std::fs::metadata(root.join("a/x")).unwrap(),
+        std::fs::metadata(root.join("a/y")).unwrap(),
+    );
+    assert_eq!(mx.ino(), my.ino(), "a/y is a hardlink to the new a/x");
+    assert_eq!(read("a/d"), b"was a directory");
+    assert!(std::fs::symlink_metadata(root.join("a/s"))
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert_eq!(read("a/s"), b"was a symlink");
+    assert_eq!(read("a/twice"), b"second");
+    for i in 0..50 {
+        assert_eq!(read(&format!("a/many{i}")), format!("upper {i}").as_bytes());
+    }
+}
