@@ -112,7 +112,7 @@ struct Parent {
 }
 
 /// The process's umask, read from /proc (Linux 4.7+) without changing it.
-fn read_umask() -> Option<u32> {
+pub(crate) fn read_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("Umask:"))?;
     u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()

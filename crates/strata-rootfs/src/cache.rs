@@ -16,7 +16,6 @@ use strata_store::{ResolvedImage, Store};
 use crate::apply::{Applier, ApplyOptions, LayerReport};
 use crate::error::{Result, RootfsError};
 use crate::image::{apply_layers, chain_ids, ImageLayer};
-use crate::limits::Limits;
 
 /// A snapshot ready to read.
 #[derive(Debug, Clone)]
@@ -96,24 +95,9 @@ pub fn ensure(
 }
 
 /// Copies the tree at `src` into the existing empty directory `dst`, preserving every
-/// type, mode, owner, time, xattr and hardlink, by streaming it as a tar through the
-/// applier (the same safe path as any layer).
+/// type, mode, owner, time, xattr and hardlink (see [`crate::copy`]).
 pub fn copy_tree(src: &Path, dst: &Path, opts: &ApplyOptions) -> Result<()> {
-    let (r, w) = std::io::pipe().map_err(|e| RootfsError::io("creating a pipe", e))?;
-    let copy_opts = ApplyOptions {
-        limits: Limits::unbounded(),
-        ..opts.clone()
-    };
-    std::thread::scope(|s| {
-        let writer = s.spawn(move || crate::diff::tar_tree(src, w));
-        let mut a = Applier::new(dst, copy_opts)?;
-        let applied = a.apply_layer(&format!("copy of {}", src.display()), r, None);
-        let written = writer
-            .join()
-            .map_err(|_| RootfsError::Target("the tree copy thread panicked".into()))?;
-        written?;
-        applied.map(|_| ())
-    })
+    crate::copy::copy_tree(src, dst, opts)
 }
 
 fn remove_tree(p: &Path) -> std::io::Result<()> {

@@ -40,6 +40,7 @@
 
 pub mod apply;
 pub mod cache;
+pub mod copy;
 pub mod diff;
 pub mod error;
 pub mod follow;
