@@ -253,7 +253,10 @@ impl Storage for FsStorage {
             f.set_len(before)?;
             return Err(err);
         }
-        f.sync_data()?;
+        // No fsync per chunk: an upload is made durable once, when it is committed
+        // (`commit` fsyncs the file before renaming it into place). Should the server
+        // stop before then, the upload resumes from the length found on disk, and a
+        // commit without the running hash re-reads and verifies every byte.
         let mut running = self.lock_running();
         match hasher {
             Some(h) => running.insert(key.to_string(), (before + n, h)),
