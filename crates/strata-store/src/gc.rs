@@ -109,7 +109,7 @@ impl Store {
     /// Releases a lease: its blobs are now protected only by names.
     pub fn release(&self, lease: Lease) -> Result<()> {
         let mut c = self.meta().conn();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM lease_blobs WHERE lease = ?1", [&lease.id])?;
         tx.execute("DELETE FROM leases WHERE id = ?1", [&lease.id])?;
         tx.commit()?;
@@ -159,7 +159,7 @@ impl Store {
         let mut roots: Vec<Digest> = Vec::new();
         {
             let mut c = self.meta().conn();
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let dead: Vec<String> = {
                 let mut st = tx.prepare("SELECT id, pid, expires_at FROM leases")?;
                 let rows = st.query_map([], |r| {
@@ -218,7 +218,7 @@ impl Store {
             }
             {
                 let mut c = self.meta().conn();
-                let tx = c.transaction()?;
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.execute("DELETE FROM blobs WHERE digest = ?1", [d.to_string()])?;
                 tx.execute("DELETE FROM edges WHERE parent = ?1", [d.to_string()])?;
                 tx.execute("DELETE FROM layers WHERE digest = ?1", [d.to_string()])?;

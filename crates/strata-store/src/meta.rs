@@ -160,16 +160,58 @@ fn digest_col(s: String) -> rusqlite::Result<Digest> {
     })
 }
 
+/// Runs `f` again while SQLite answers BUSY without having waited (its deadlock
+/// avoidance, and journal-mode changes, skip the busy handler), for up to 30 s.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A 31-bit fingerprint of the schema text, kept in `PRAGMA user_version`: any change to
+/// [`SCHEMA`] (a new table or index) makes stores apply it once more on their next open.
+fn schema_version() -> i64 {
+    let h = SCHEMA.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x01000193)
+    });
+    i64::from(h & 0x7fff_ffff)
+}
+
 impl Meta {
     /// Opens or creates the database.
     pub fn open(path: &Path) -> Result<Meta> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Several processes may create the same store at once: switching a new database
+        // to WAL takes an exclusive lock, and SQLite answers BUSY there without waiting.
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // One transaction (one fsync) for the whole schema, not one per statement.
-        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+        // The schema is created (or completed) in one transaction, one fsync, and only
+        // when `user_version` says this schema text was not applied yet: opening an
+        // existing store takes no write lock at all.
+        let version = schema_version();
+        let current: i64 = retry_busy(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if current != version {
+            let batch =
+                format!("BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {version};\nCOMMIT;");
+            retry_busy(|| {
+                let r = conn.execute_batch(&batch);
+                if r.is_err() {
+                    let _ = conn.execute_batch("ROLLBACK;");
+                }
+                r
+            })?;
+        }
         Ok(Meta {
             conn: Mutex::new(conn),
         })
