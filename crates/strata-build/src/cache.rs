@@ -91,6 +91,63 @@ pub fn put_all(store: &Store, records: &[(Digest, Record)]) -> std::io::Result<(
     Ok(())
 }
 
+/// What [`prune`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Records removed.
+    pub removed: usize,
+    /// Their bytes on disk.
+    pub bytes: u64,
+}
+
+/// Removes build-cache records (`strata builder prune`): with `all`, every record;
+/// otherwise the dangling ones, whose layer blob is no longer in the store (a lookup
+/// would miss anyway) or that cannot be read, and temporary files left by a build that
+/// was killed while writing.
+pub fn prune(store: &Store, all: bool) -> std::io::Result<PruneReport> {
+    let mut report = PruneReport::default();
+    let entries = match fs::read_dir(dir(store)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let meta = e.metadata()?;
+        if !meta.is_file() {
+            continue;
+        }
+        let dangling = if name.starts_with('.') {
+            // A record being written by a live build is renamed within milliseconds.
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+        } else {
+            all || match fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            {
+                None => true,
+                Some(r) => r.layer.is_some_and(|l| !store.has_blob(&l.digest)),
+            }
+        };
+        if dangling {
+            match fs::remove_file(e.path()) {
+                Ok(()) => {
+                    report.removed += 1;
+                    report.bytes += meta.len();
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +178,52 @@ mod tests {
         put_all(&store, &[(k1.clone(), rec)]).unwrap();
         let back = get(&store, &k1).unwrap();
         assert_eq!(back.history["created_by"], "x");
+    }
+
+    #[test]
+    fn prune_removes_dangling_records_and_all_with_all() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let lease = store.lease(std::time::Duration::from_secs(60)).unwrap();
+        let present = store.put_bytes(b"a layer", None, &lease).unwrap();
+        store.release(lease).unwrap();
+        let rec = |layer: Option<Digest>| Record {
+            config: ContainerConfig::default(),
+            author: None,
+            history: serde_json::json!({"created_by": "x"}),
+            layer: layer.map(|digest| LayerRef {
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                digest: digest.clone(),
+                size: 7,
+                diff_id: digest,
+            }),
+        };
+        let b = base_key("scratch", "linux/amd64");
+        let (k_meta, k_kept, k_gone) = (
+            step_key(&b, "meta", ""),
+            step_key(&b, "kept", ""),
+            step_key(&b, "gone", ""),
+        );
+        put_all(
+            &store,
+            &[
+                (k_meta.clone(), rec(None)),
+                (k_kept.clone(), rec(Some(present))),
+                (k_gone.clone(), rec(Some(Digest::sha256_of(b"not stored")))),
+            ],
+        )
+        .unwrap();
+        std::fs::write(dir(&store).join("garbage"), b"{not json").unwrap();
+        let r = prune(&store, false).unwrap();
+        assert_eq!(
+            r.removed, 2,
+            "the record of a missing layer and the unreadable one"
+        );
+        assert!(r.bytes > 0);
+        assert!(get(&store, &k_gone).is_none());
+        assert!(get(&store, &k_kept).is_some() && get(&store, &k_meta).is_some());
+        assert_eq!(prune(&store, false).unwrap().removed, 0);
+        assert_eq!(prune(&store, true).unwrap().removed, 2);
+        assert!(get(&store, &k_kept).is_none());
     }
 }

@@ -398,6 +398,17 @@ fn rebuilds_use_the_cache_and_no_cache_does_not() {
         })
         .collect();
     assert_eq!(ids[0], ids[1]);
+    // `builder prune`: nothing dangling while every cached layer is in the store; -a
+    // removes every record, after which the same build runs every step again.
+    let out = env.ok(&["builder", "prune", "-f"]);
+    assert_eq!(out.trim(), "Total reclaimed space: 0B", "{out}");
+    let out = env.ok(&["builder", "prune", "-a", "-f"]);
+    assert!(
+        out.starts_with("Total reclaimed space: ") && !out.contains(" 0B"),
+        "{out}"
+    );
+    let again = build(&env, &ctx, &["-t", "cached:5"]);
+    assert!(!again.contains("Using cache"), "{again}");
 }
 
 #[test]

@@ -119,3 +119,47 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `strata builder …`: the build cache.
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+/// `strata builder prune`.
+#[derive(clap::Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// Runs `strata builder …`.
+pub fn run_builder(c: BuilderCommand, ctx: &Ctx) -> anyhow::Result<i32> {
+    let BuilderCommand::Prune(a) = c;
+    if !a.force {
+        let what = if a.all {
+            "all build cache"
+        } else {
+            "all dangling build cache"
+        };
+        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::Write::flush(&mut std::io::stderr())?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let store = ctx.store()?;
+    let r = strata_build::cache::prune(&store, a.all)?;
+    println!(
+        "Total reclaimed space: {}",
+        strata_format::human::size(r.bytes)
+    );
+    Ok(0)
+}

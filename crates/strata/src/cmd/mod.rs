@@ -45,6 +45,9 @@ pub enum Command {
     Images(image::LsArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
     /// Remove one or more images
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(c) => image::run(c, &ctx),
         Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
         Command::Build(a) => build::run(a, &ctx),
+        Command::Builder(c) => build::run_builder(c, &ctx),
         Command::Tag(a) => image::run(image::ImageCommand::Tag(a), &ctx),
         Command::Rmi(a) => image::run(image::ImageCommand::Rm(a), &ctx),
         Command::Save(a) => archive::run_save(a, &ctx),
