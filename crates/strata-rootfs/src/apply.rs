@@ -321,7 +321,7 @@ impl Applier {
         r: R,
         expected: Option<&Digest>,
     ) -> Result<LayerReport> {
-        let limits = self.opts.limits.clone();
+        let limits = self.opts.limits;
         std::thread::scope(|s| {
             let dec = Decoded::spawn(s, r, label.to_string(), limits);
             self.apply_decoded(label, dec, expected)
@@ -529,8 +529,9 @@ impl Applier {
         st: &mut LayerState,
     ) -> Result<()> {
         let raw = entry.path_bytes().into_owned();
-        let limits = &self.opts.limits.clone();
-        let comps = split_name(&raw, limits).map_err(|r| st.unsafe_entry(&raw, r))?;
+        // A copy: `self` is borrowed mutably below.
+        let limits = self.opts.limits;
+        let comps = split_name(&raw, &limits).map_err(|r| st.unsafe_entry(&raw, r))?;
         let et = entry.header().entry_type();
         if et == tar::EntryType::XGlobalHeader {
             st.warnings
@@ -670,11 +671,13 @@ impl Applier {
                 self.dir_meta(dir, base, &comps, &raw, &meta, st)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let f = root::create_file(dir, base).map_err(|e| st.io(&raw, "creating", e))?;
+                let f = root::create_file(dir, base, 0o600)
+                    .and_then(|f| f.ok_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
+                    .map_err(|e| st.io(&raw, "creating", e))?;
                 self.fill_file(f, entry, &raw, &meta, true, st)?;
             }
             tar::EntryType::Symlink => {
-                let target = symlink_target(entry, &raw, limits, st)?;
+                let target = symlink_target(entry, &raw, &limits, st)?;
                 rfs::symlinkat(os(&target), dir, os(base))
                     .map_err(|e| st.io(&raw, "creating symlink", ioe(e)))?;
                 self.symlink_meta(dir, base, &raw, &meta, st)?;
@@ -684,7 +687,7 @@ impl Applier {
                     .link_name_bytes()
                     .map(|l| l.into_owned())
                     .unwrap_or_default();
-                let tcomps = split_name(&lraw, limits)
+                let tcomps = split_name(&lraw, &limits)
                     .map_err(|r| st.unsafe_entry(&raw, format!("hardlink target: {r}")))?;
                 let Some((tbase, tparent)) = tcomps.split_last() else {
                     return Err(st.unsafe_entry(&raw, "hardlink to the root"));
@@ -727,14 +730,7 @@ impl Applier {
                     tar::EntryType::Block => (FileType::BlockDevice, "block device"),
                     _ => (FileType::Fifo, "FIFO"),
                 };
-                if ft != FileType::Fifo && !self.is_root {
-                    st.warnings.push(format!(
-                        "{}: skipped {what} {:?} (not running as root)",
-                        st.label,
-                        show(&raw)
-                    ));
-                    return Ok(());
-                }
+                // (Device nodes without root were skipped before anything was replaced.)
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
                 let dev = rfs::makedev(major, minor);
@@ -763,15 +759,8 @@ impl Applier {
                 )
                 .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
             }
-            other => {
-                st.warnings.push(format!(
-                    "{}: skipped {:?} of unsupported type {:?}",
-                    st.label,
-                    show(&raw),
-                    other
-                ));
-                return Ok(());
-            }
+            // Every other type was skipped, with a warning, before anything was replaced.
+            _ => unreachable!("entry types are filtered before this match"),
         }
         st.written.insert(path);
         Ok(())
@@ -790,28 +779,13 @@ impl Applier {
             self.parent = None;
             root::remove_all_at(&job.dir, &job.name, !self.is_root)
                 .map_err(|e| st.io(&job.raw, "replacing", e))?;
-            let mut f = rfs::openat(
-                &*job.dir,
-                os(&job.name),
-                rfs::OFlags::WRONLY
-                    | rfs::OFlags::CREATE
-                    | rfs::OFlags::EXCL
-                    | rfs::OFlags::NOFOLLOW
-                    | rfs::OFlags::CLOEXEC,
-                Mode::from_raw_mode(job.mode),
-            )
-            .map(std::fs::File::from)
-            .map_err(|e| st.io(&job.raw, "creating", ioe(e)))?;
-            write_sparse(&mut job.data.as_slice(), &mut f)
-                .map_err(|e| st.io(&job.raw, "writing", e))?;
-            rfs::futimens(
-                &f,
-                &Timestamps {
-                    last_access: job.mtime,
-                    last_modification: job.mtime,
-                },
-            )
-            .map_err(|e| st.io(&job.raw, "setting times of", ioe(e)))?;
+            if !crate::writer::create(&job).map_err(|e| st.io(&job.raw, "writing", e))? {
+                return Err(st.io(
+                    &job.raw,
+                    "creating",
+                    io::Error::from(io::ErrorKind::AlreadyExists),
+                ));
+            }
         }
         Ok(())
     }
@@ -930,19 +904,10 @@ impl Applier {
                     return Ok(true);
                 }
                 let mode = if plain { meta.mode } else { 0o600 };
-                let f = match rfs::openat(
-                    dir,
-                    os(base),
-                    rfs::OFlags::WRONLY
-                        | rfs::OFlags::CREATE
-                        | rfs::OFlags::EXCL
-                        | rfs::OFlags::NOFOLLOW
-                        | rfs::OFlags::CLOEXEC,
-                    Mode::from_raw_mode(mode),
-                ) {
-                    Ok(fd) => std::fs::File::from(fd),
-                    Err(rustix::io::Errno::EXIST) => return Ok(false),
-                    Err(e) => return Err(st.io(raw, "creating", ioe(e))),
+                let Some(f) =
+                    root::create_file(dir, base, mode).map_err(|e| st.io(raw, "creating", e))?
+                else {
+                    return Ok(false);
                 };
                 self.fill_file(f, entry, raw, meta, !plain, st)?;
             }

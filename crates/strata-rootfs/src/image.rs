@@ -102,7 +102,7 @@ pub fn apply_layers(
                     s,
                     BufReader::with_capacity(1 << 16, f),
                     layers[i].label.clone(),
-                    opts.limits.clone(),
+                    opts.limits,
                 );
                 pending.push_back((i, dec));
             }
@@ -352,7 +352,7 @@ pub fn layer_changes(
                 sc,
                 BufReader::with_capacity(1 << 16, f),
                 l.label.clone(),
-                opts.limits.clone(),
+                opts.limits,
             );
             let budget = MetaBudget::default();
             let mut ar =

@@ -4,7 +4,7 @@
 //! ends in [`crate::RootfsError::Limit`] naming the layer, what was counted and the limit.
 
 /// Bounds applied while reading and applying layers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most layers an image may have (moby's maxLayerDepth is 125).
     pub max_layers: usize,

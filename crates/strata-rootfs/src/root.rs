@@ -291,16 +291,19 @@ pub fn open_nofollow(dir: &OwnedFd, name: &[u8], directory: bool) -> io::Result<
         .map_err(ioe)
 }
 
-/// Creates a new regular file `name` in `dir` (it must not exist; never follows).
-pub fn create_file(dir: &OwnedFd, name: &[u8]) -> io::Result<File> {
-    rfs::openat(
+/// Creates a new regular file `name` in `dir` with permission bits `mode` (less the
+/// umask); None when the name is taken (never follows, never opens what is there).
+pub fn create_file(dir: &OwnedFd, name: &[u8], mode: u32) -> io::Result<Option<File>> {
+    match rfs::openat(
         dir,
         os(name),
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map(File::from)
-    .map_err(ioe)
+        Mode::from_raw_mode(mode),
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        Err(Errno::EXIST) => Ok(None),
+        Err(e) => Err(ioe(e)),
+    }
 }
 
 /// A `/proc/self/fd/N/name` path for calls that have no `*at` form (`lsetxattr` on a

@@ -21,8 +21,7 @@ use std::os::fd::OwnedFd;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
-use rustix::fs::{self as rfs, Mode, OFlags, Timespec, Timestamps};
-use rustix::io::Errno;
+use rustix::fs::{self as rfs, Timespec, Timestamps};
 
 use crate::root::ioe;
 
@@ -158,18 +157,10 @@ pub(crate) fn run_lane(lane: Lane) {
 }
 
 /// Creates, writes, times and closes one file; false when the name is taken.
-fn create(job: &Job) -> io::Result<bool> {
-    let fd = match rfs::openat(
-        &*job.dir,
-        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&job.name),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(job.mode),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::EXIST) => return Ok(false),
-        Err(e) => return Err(ioe(e)),
+pub(crate) fn create(job: &Job) -> io::Result<bool> {
+    let Some(mut f) = crate::root::create_file(&job.dir, &job.name, job.mode)? else {
+        return Ok(false);
     };
-    let mut f = std::fs::File::from(fd);
     crate::apply::write_sparse(&mut job.data.as_slice(), &mut f)?;
     rfs::futimens(
         &f,

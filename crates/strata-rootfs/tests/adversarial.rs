@@ -38,7 +38,7 @@ fn run(layers: &[Vec<u8>], limits: Limits) -> Vec<(Case, Result<(), RootfsError>
         let mut a = Applier::new(
             &c.root,
             ApplyOptions {
-                limits: limits.clone(),
+                limits,
                 resolver: res,
                 ..Default::default()
             },
@@ -93,7 +93,7 @@ fn run_abs(
         let mut a = Applier::new(
             &c.root,
             ApplyOptions {
-                limits: limits.clone(),
+                limits,
                 resolver: res,
                 ..Default::default()
             },
