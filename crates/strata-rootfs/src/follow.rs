@@ -16,7 +16,7 @@
 //! store, so what is published never depends on a broken stream.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -42,14 +42,10 @@ enum Note {
 struct Live {
     index: usize,
     diff_id: Option<Digest>,
-    rx: Receiver<Chunk>,
-    /// Set when the copy ended without its `done`.
-    incomplete: Arc<AtomicBool>,
-}
-
-enum Chunk {
-    Data(Vec<u8>),
-    Done,
+    rx: Receiver<Vec<u8>>,
+    /// Set by the sink's `done`, once every byte was sent: a copy that ends without it
+    /// broke off.
+    complete: Arc<AtomicBool>,
 }
 
 /// Which layer comes next, and whether one is being applied: shared by the unpack
@@ -88,17 +84,19 @@ impl LiveTap {
             return None;
         }
         let (tx, rx) = sync_channel(8);
+        let complete = Arc::new(AtomicBool::new(false));
         let live = Live {
             index,
             diff_id: diff_id.cloned(),
             rx,
-            incomplete: Arc::new(AtomicBool::new(false)),
+            complete: complete.clone(),
         };
         self.tx.send(Note::Live(live)).ok()?;
         turn.busy = true;
         Some(Box::new(LiveSink {
             tx,
             buf: Vec::with_capacity(LIVE_CHUNK + 8192),
+            complete,
         }))
     }
 }
@@ -108,8 +106,9 @@ const LIVE_CHUNK: usize = 256 << 10;
 
 /// The pull's side of a live layer copy.
 struct LiveSink {
-    tx: SyncSender<Chunk>,
+    tx: SyncSender<Vec<u8>>,
     buf: Vec<u8>,
+    complete: Arc<AtomicBool>,
 }
 
 impl strata_store::layer::TarSink for LiveSink {
@@ -118,7 +117,7 @@ impl strata_store::layer::TarSink for LiveSink {
         if self.buf.len() >= LIVE_CHUNK {
             let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LIVE_CHUNK + 8192));
             self.tx
-                .send(Chunk::Data(full))
+                .send(full)
                 .map_err(|_| io::Error::other("the unpack stopped"))?;
         }
         Ok(())
@@ -126,46 +125,11 @@ impl strata_store::layer::TarSink for LiveSink {
 
     fn done(mut self: Box<Self>) {
         let rest = std::mem::take(&mut self.buf);
-        if !rest.is_empty() && self.tx.send(Chunk::Data(rest)).is_err() {
-            return;
+        if rest.is_empty() || self.tx.send(rest).is_ok() {
+            // Before the channel closes (when `self` drops), so the reader's end is seen
+            // as complete.
+            self.complete.store(true, Ordering::SeqCst);
         }
-        let _ = self.tx.send(Chunk::Done);
-    }
-}
-
-/// The unpack's side of a live layer copy.
-struct LiveReader {
-    rx: Receiver<Chunk>,
-    cur: Vec<u8>,
-    pos: usize,
-    ended: bool,
-    incomplete: Arc<AtomicBool>,
-}
-
-impl Read for LiveReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Chunk::Data(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
-                Ok(Chunk::Done) => self.ended = true,
-                Err(_) => {
-                    self.incomplete.store(true, Ordering::SeqCst);
-                    return Err(io::Error::other(
-                        "the layer's download stopped before its end",
-                    ));
-                }
-            }
-        }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -311,24 +275,21 @@ fn run(
             }
             Note::Live(live) => {
                 let label = format!("layer {} (from its download)", live.index + 1);
-                let incomplete = live.incomplete.clone();
-                let reader = LiveReader {
-                    rx: live.rx,
-                    cur: Vec::new(),
-                    pos: 0,
-                    ended: false,
-                    incomplete: live.incomplete,
-                };
+                let reader = strata_store::layer::BlockReader::new(live.rx);
                 let res = applier.apply_layer(&label, reader, live.diff_id.as_ref());
                 let mut t = lock()?;
                 t.busy = false;
+                // Whatever the apply made of a copy that broke off (a truncated tar, a
+                // wrong diff ID, or a tree short of the rest), it is not used.
+                let complete = live.complete.load(Ordering::SeqCst);
                 match res {
-                    Ok(rep) => {
+                    Ok(rep) if complete => {
                         live_applied.insert(live.index, rep.diff_id.clone());
                         report.applied.push(rep);
                         t.next = live.index + 1;
                     }
-                    Err(_) if incomplete.load(Ordering::SeqCst) => {
+                    Err(e) if complete => return Err(e),
+                    _ => {
                         // The copy broke off: start over, every layer from the store.
                         drop(applier);
                         drop(tmp);
@@ -338,7 +299,6 @@ fn run(
                         report = UnpackReport::default();
                         t.next = 0;
                     }
-                    Err(e) => return Err(e),
                 }
             }
             Note::Abort => {

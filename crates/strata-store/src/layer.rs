@@ -110,16 +110,7 @@ pub fn scan_layer_tee<R: Read>(r: R, sink: Option<Box<dyn TarSink>>) -> io::Resu
     let (compression, mut plain) = decompress(r)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     std::thread::scope(|s| {
-        let walker = s.spawn(move || {
-            walk_tar(
-                BlockReader {
-                    rx,
-                    cur: Vec::new(),
-                    pos: 0,
-                },
-                sink,
-            )
-        });
+        let walker = s.spawn(move || walk_tar(BlockReader::new(rx), sink));
         let fed = feed_blocks(&mut plain, &tx);
         drop(tx);
         let walked = walker
@@ -165,11 +156,23 @@ fn feed_blocks(plain: &mut dyn Read, tx: &std::sync::mpsc::SyncSender<Vec<u8>>) 
     }
 }
 
-/// Reads the blocks [`feed_blocks`] sends.
-struct BlockReader {
+/// Reads, in order, the byte blocks another thread sends; the channel closing is the
+/// end. (Whether the sender finished or gave up is for the two sides to agree on.)
+pub struct BlockReader {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
+}
+
+impl BlockReader {
+    /// A reader of the blocks `rx` receives.
+    pub fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> BlockReader {
+        BlockReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for BlockReader {
