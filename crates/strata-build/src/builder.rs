@@ -869,7 +869,9 @@ impl Builder<'_> {
         Ok(self.store.resolve(&desc, self.opts.platform.as_ref())?)
     }
 
-    fn env(&mut self, inst: &Instruction) -> Result<()> {
+    /// The KEY=VALUE pairs of ENV or LABEL with variables substituted, and their text
+    /// for the history.
+    fn pairs(&mut self, inst: &Instruction) -> Result<(Vec<(String, String)>, String)> {
         let Args::Pairs(pairs) = &inst.args else {
             unreachable!()
         };
@@ -881,7 +883,12 @@ impl Builder<'_> {
             done.push((k, v));
         }
         let text: Vec<String> = done.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        self.meta_step(&format!("ENV {}", text.join(" ")), "", |s| {
+        Ok((done, text.join(" ")))
+    }
+
+    fn env(&mut self, inst: &Instruction) -> Result<()> {
+        let (done, text) = self.pairs(inst)?;
+        self.meta_step(&format!("ENV {text}"), "", |s| {
             for (k, v) in &done {
                 s.config.env_set(k, v);
             }
@@ -890,18 +897,8 @@ impl Builder<'_> {
     }
 
     fn label(&mut self, inst: &Instruction) -> Result<()> {
-        let Args::Pairs(pairs) = &inst.args else {
-            unreachable!()
-        };
-        let vars = self.cur().vars();
-        let mut done = Vec::new();
-        for (k, v) in pairs {
-            let k = process_word(k, &vars, self.escape).map_err(step_err)?;
-            let v = process_word(v, &vars, self.escape).map_err(step_err)?;
-            done.push((k, v));
-        }
-        let text: Vec<String> = done.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        self.meta_step(&format!("LABEL {}", text.join(" ")), "", |s| {
+        let (done, text) = self.pairs(inst)?;
+        self.meta_step(&format!("LABEL {text}"), "", |s| {
             let m = s.config.labels.get_or_insert_with(BTreeMap::new);
             for (k, v) in &done {
                 m.insert(k.clone(), v.clone());
