@@ -12,25 +12,75 @@ use strata_rootfs::tree::{self, Compare};
 use strata_rootfs::UnpackOptions;
 use strata_store::Store;
 
-#[test]
-fn applies_layers_as_they_arrive_and_matches_a_plain_unpack() {
-    let t = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
+/// A store in `dir` holding the realistic three-layer image as `name`, its layers zstd
+/// or gzip: (store, the layer tars, the resolved image, its layer blob digests).
+fn stored_image(
+    dir: &std::path::Path,
+    name: &str,
+    zstd_layers: bool,
+) -> (
+    Arc<Store>,
+    Vec<Vec<u8>>,
+    strata_store::ResolvedImage,
+    Vec<strata_oci::Digest>,
+) {
+    let store = Arc::new(Store::open(dir.join("store")).unwrap());
     let tars = realistic_layers();
     let img = image(
-        "docker.io/library/follow:1",
+        name,
         &tars
             .iter()
-            .map(|l| (zstd(l), media::OCI_LAYER_ZSTD, l.clone()))
+            .map(|l| {
+                if zstd_layers {
+                    (zstd(l), media::OCI_LAYER_ZSTD, l.clone())
+                } else {
+                    (gzip(l), media::OCI_LAYER_GZIP, l.clone())
+                }
+            })
             .collect::<Vec<_>>(),
     );
     let resolved = img.store(&store);
-    let blobs: Vec<_> = resolved
+    let blobs = resolved
         .manifest
         .layers
         .iter()
         .map(|l| l.digest.clone())
         .collect();
+    (store, tars, resolved, blobs)
+}
+
+/// `a` and `b` are the same tree: paths, types, modes, owners, times, contents.
+fn assert_same_tree(a: &std::path::Path, b: &std::path::Path) {
+    let d = tree::differences(
+        &tree::describe(a, true).unwrap(),
+        &tree::describe(b, true).unwrap(),
+        Compare {
+            mtimes: true,
+            owners: true,
+            root: false,
+        },
+    );
+    assert!(d.is_empty(), "{d:?}");
+}
+
+/// `image unpack --no-cache` of `img` into `dest`.
+fn plain_unpack(store: &Store, img: &strata_store::ResolvedImage, dest: &std::path::Path) {
+    strata_rootfs::unpack(
+        store,
+        img,
+        dest,
+        &UnpackOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn applies_layers_as_they_arrive_and_matches_a_plain_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let (store, _, resolved, blobs) = stored_image(t.path(), "docker.io/library/follow:1", true);
 
     let dest = t.path().join("followed");
     let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
@@ -48,47 +98,14 @@ fn applies_layers_as_they_arrive_and_matches_a_plain_unpack() {
     );
 
     let plain = t.path().join("plain");
-    strata_rootfs::unpack(
-        &store,
-        &resolved,
-        &plain,
-        &UnpackOptions {
-            no_cache: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let d = tree::differences(
-        &tree::describe(&dest, true).unwrap(),
-        &tree::describe(&plain, true).unwrap(),
-        Compare {
-            mtimes: true,
-            owners: true,
-            root: false,
-        },
-    );
-    assert!(d.is_empty(), "{d:?}");
+    plain_unpack(&store, &resolved, &plain);
+    assert_same_tree(&dest, &plain);
 }
 
 #[test]
 fn a_partial_order_waits_and_the_end_finishes() {
     let t = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
-    let tars = realistic_layers();
-    let img = image(
-        "docker.io/library/follow:2",
-        &tars
-            .iter()
-            .map(|l| (gzip(l), media::OCI_LAYER_GZIP, l.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let resolved = img.store(&store);
-    let blobs: Vec<_> = resolved
-        .manifest
-        .layers
-        .iter()
-        .map(|l| l.digest.clone())
-        .collect();
+    let (store, _, resolved, blobs) = stored_image(t.path(), "docker.io/library/follow:2", false);
     let dest = t.path().join("d");
     let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
     u.config(&resolved.manifest.config.digest);
@@ -134,46 +151,12 @@ fn a_partial_order_waits_and_the_end_finishes() {
 #[test]
 fn layers_from_their_download_and_a_broken_copy_starts_over() {
     let t = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(t.path().join("store")).unwrap());
-    let tars = realistic_layers();
-    let img = image(
-        "docker.io/library/follow:3",
-        &tars
-            .iter()
-            .map(|l| (gzip(l), media::OCI_LAYER_GZIP, l.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let resolved = img.store(&store);
-    let blobs: Vec<_> = resolved
-        .manifest
-        .layers
-        .iter()
-        .map(|l| l.digest.clone())
-        .collect();
+    let (store, tars, resolved, blobs) =
+        stored_image(t.path(), "docker.io/library/follow:3", false);
     let diff_ids = resolved.config.rootfs.diff_ids.clone();
     let plain = t.path().join("plain");
-    strata_rootfs::unpack(
-        &store,
-        &resolved,
-        &plain,
-        &UnpackOptions {
-            no_cache: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let same_as_plain = |dir: &std::path::Path| {
-        let d = tree::differences(
-            &tree::describe(dir, true).unwrap(),
-            &tree::describe(&plain, true).unwrap(),
-            Compare {
-                mtimes: true,
-                owners: true,
-                root: false,
-            },
-        );
-        assert!(d.is_empty(), "{d:?}");
-    };
+    plain_unpack(&store, &resolved, &plain);
+    let same_as_plain = |dir: &std::path::Path| assert_same_tree(dir, &plain);
 
     // Layer 1 whole from its download, in odd-sized pieces.
     let dest = t.path().join("live");
