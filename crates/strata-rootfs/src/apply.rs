@@ -328,6 +328,24 @@ impl Applier {
         })
     }
 
+    /// [`Applier::apply_layer`] for a blob a pull stored and verified moments ago: its
+    /// diff ID `verified` is the one the pull computed from the same bytes as they
+    /// downloaded, so the layer is inflated but not hashed again. `expected` is still
+    /// compared with it.
+    pub fn apply_layer_verified<R: Read + Send>(
+        &mut self,
+        label: &str,
+        r: R,
+        verified: &Digest,
+        expected: Option<&Digest>,
+    ) -> Result<LayerReport> {
+        let limits = self.opts.limits;
+        std::thread::scope(|s| {
+            let dec = Decoded::spawn_verified(s, r, label.to_string(), limits, verified.clone());
+            self.apply_decoded(label, dec, expected)
+        })
+    }
+
     /// Applies one layer from an already running decoder (see [`Decoded::spawn`]); used
     /// to decode later layers while earlier ones are applied.
     pub fn apply_decoded(

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -29,11 +29,13 @@ use strata_store::Store;
 use crate::apply::Applier;
 use crate::error::{Result, RootfsError};
 use crate::image::{prepare_dest, publish, UnpackOptions, UnpackReport};
+use crate::stream::{Decoded, PlainFeed};
 
 enum Note {
     Config(Digest),
-    Layer(Digest),
-    Live(Live),
+    /// A layer blob in the store; true when this pull downloaded and verified it.
+    Layer(Digest, bool),
+    Live(Box<Live>),
     Done(Box<Descriptor>),
     Abort,
 }
@@ -42,7 +44,7 @@ enum Note {
 struct Live {
     index: usize,
     diff_id: Option<Digest>,
-    rx: Receiver<Vec<u8>>,
+    dec: Decoded,
     /// Set by the sink's `done`, once every byte was sent: a copy that ends without it
     /// broke off.
     complete: Arc<AtomicBool>,
@@ -60,6 +62,7 @@ struct Turn {
 pub struct PullUnpacker {
     tx: Sender<Note>,
     turn: Arc<Mutex<Turn>>,
+    limits: crate::Limits,
     handle: JoinHandle<Result<UnpackReport>>,
 }
 
@@ -68,67 +71,61 @@ pub struct PullUnpacker {
 pub struct LiveTap {
     tx: Sender<Note>,
     turn: Arc<Mutex<Turn>>,
+    limits: crate::Limits,
 }
 
 impl LiveTap {
-    /// Layer `index` (whose diff ID is `diff_id`, when the config is known) starts
-    /// downloading: a sink for its uncompressed tar when it is the next layer to apply
-    /// and nothing is being applied, else None (it is read from the store once stored).
+    /// Layer `index` (whose diff ID is `diff_id`, when the config is known; whose blob is
+    /// `compressed` bytes) starts downloading: a sink for its uncompressed tar when it is
+    /// the next layer to apply and nothing is being applied, else None (it is read from
+    /// the store once stored).
+    ///
+    /// The sink takes the pull's blocks as they are (no copy) and the applier does not
+    /// hash them again: the diff ID it checks is the one the pull's scan computed from
+    /// the same blocks, handed over with `done`.
     pub fn open_live(
         &self,
         index: usize,
         diff_id: Option<&Digest>,
+        compressed: u64,
     ) -> Option<Box<dyn strata_store::layer::TarSink>> {
         let mut turn = self.turn.lock().ok()?;
         if turn.busy || turn.next != index {
             return None;
         }
-        let (tx, rx) = sync_channel(8);
+        let label = format!("layer {} (from its download)", index + 1);
+        let (feed, dec) = PlainFeed::new(&label, self.limits, compressed);
         let complete = Arc::new(AtomicBool::new(false));
         let live = Live {
             index,
             diff_id: diff_id.cloned(),
-            rx,
+            dec,
             complete: complete.clone(),
         };
-        self.tx.send(Note::Live(live)).ok()?;
+        self.tx.send(Note::Live(Box::new(live))).ok()?;
         turn.busy = true;
-        Some(Box::new(LiveSink {
-            tx,
-            buf: Vec::with_capacity(LIVE_CHUNK + 8192),
-            complete,
-        }))
+        Some(Box::new(LiveSink { feed, complete }))
     }
 }
 
-/// Bytes batched per message from the pull's scanner to the unpack thread.
-const LIVE_CHUNK: usize = 256 << 10;
-
 /// The pull's side of a live layer copy.
 struct LiveSink {
-    tx: SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
+    feed: PlainFeed,
     complete: Arc<AtomicBool>,
 }
 
 impl strata_store::layer::TarSink for LiveSink {
-    fn write(&mut self, b: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= LIVE_CHUNK {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LIVE_CHUNK + 8192));
-            self.tx
-                .send(full)
-                .map_err(|_| io::Error::other("the unpack stopped"))?;
-        }
-        Ok(())
+    fn block(&mut self, b: bytes::Bytes) -> io::Result<()> {
+        self.feed.push(b)
     }
 
-    fn done(mut self: Box<Self>) {
-        let rest = std::mem::take(&mut self.buf);
-        if rest.is_empty() || self.tx.send(rest).is_ok() {
-            // Before the channel closes (when `self` drops), so the reader's end is seen
-            // as complete.
-            self.complete.store(true, Ordering::SeqCst);
+    fn done(self: Box<Self>, facts: &strata_store::layer::LayerFacts) {
+        let LiveSink { feed, complete } = *self;
+        // Marked before the feed's end reaches the applier, so the apply's end is seen
+        // as complete; a refused end (the applier stopped) is not.
+        complete.store(true, Ordering::SeqCst);
+        if !feed.end(facts.compression, facts.diff_id.clone()) {
+            complete.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -141,8 +138,14 @@ impl PullUnpacker {
         let (tx, rx) = channel();
         let turn = Arc::new(Mutex::new(Turn::default()));
         let t = turn.clone();
+        let limits = opts.apply.limits;
         let handle = std::thread::spawn(move || run(&store, tmp, &dest, &opts, rx, &t));
-        Ok(PullUnpacker { tx, turn, handle })
+        Ok(PullUnpacker {
+            tx,
+            turn,
+            limits,
+            handle,
+        })
     }
 
     /// A handle for the pull to offer layers' uncompressed tars as they download.
@@ -150,6 +153,7 @@ impl PullUnpacker {
         LiveTap {
             tx: self.tx.clone(),
             turn: self.turn.clone(),
+            limits: self.limits,
         }
     }
 
@@ -158,9 +162,17 @@ impl PullUnpacker {
         let _ = self.tx.send(Note::Config(d.clone()));
     }
 
-    /// A layer blob is in the store (downloaded and verified, or already there).
+    /// A layer blob is in the store (already there before the pull). It is applied
+    /// from the store, hashed again and checked against its diff ID.
     pub fn layer(&self, d: &Digest) {
-        let _ = self.tx.send(Note::Layer(d.clone()));
+        let _ = self.tx.send(Note::Layer(d.clone(), false));
+    }
+
+    /// A layer blob this pull just downloaded and verified, its diff ID recorded from
+    /// the download stream: it is applied from the store without hashing it again (the
+    /// recorded diff ID is still compared with the config's).
+    pub fn layer_verified(&self, d: &Digest) {
+        let _ = self.tx.send(Note::Layer(d.clone(), true));
     }
 
     /// The pull failed: stops, removes what was unpacked, and leaves `dest` untouched.
@@ -196,8 +208,8 @@ fn run(
     let mut tmp = tmp;
     let mut applier = Applier::new(tmp.path(), opts.apply.clone())?;
     let mut plan: Option<Plan> = None;
-    // diff ID -> blob, for layers that arrived.
-    let mut arrived: HashMap<Digest, Digest> = HashMap::new();
+    // diff ID -> (blob, verified by this pull), for layers that arrived.
+    let mut arrived: HashMap<Digest, (Digest, bool)> = HashMap::new();
     // Layers applied from their download: index -> diff ID found.
     let mut live_applied: HashMap<usize, Digest> = HashMap::new();
     let mut report = UnpackReport::default();
@@ -207,7 +219,7 @@ fn run(
     };
     let apply_ready = |applier: &mut Applier,
                        plan: &Plan,
-                       arrived: &HashMap<Digest, Digest>,
+                       arrived: &HashMap<Digest, (Digest, bool)>,
                        report: &mut UnpackReport|
      -> Result<()> {
         let n = plan.diff_ids.len();
@@ -218,16 +230,19 @@ fn run(
                 return Ok(());
             }
             let want = &plan.diff_ids[i];
+            let found = arrived.get(want).cloned();
             let blob = match plan
                 .blobs
                 .get(i)
                 .cloned()
                 .flatten()
-                .or_else(|| arrived.get(want).cloned())
+                .or_else(|| found.as_ref().map(|(b, _)| b.clone()))
             {
                 Some(b) if store.has_blob(&b) => b,
                 _ => return Ok(()),
             };
+            // Verified by this pull: the record of that very blob names `want`.
+            let verified = matches!(&found, Some((b, true)) if *b == blob);
             t.busy = true;
             drop(t);
             let label = format!("layer {}/{n} ({})", i + 1, blob.short());
@@ -235,11 +250,12 @@ fn run(
                 .open_blob(&blob)
                 .map_err(RootfsError::from)
                 .and_then(|f| {
-                    applier.apply_layer(
-                        &label,
-                        std::io::BufReader::with_capacity(1 << 16, f),
-                        Some(want),
-                    )
+                    let r = std::io::BufReader::with_capacity(1 << 16, f);
+                    if verified {
+                        applier.apply_layer_verified(&label, r, want, Some(want))
+                    } else {
+                        applier.apply_layer(&label, r, Some(want))
+                    }
                 });
             let mut t = lock()?;
             t.busy = false;
@@ -268,15 +284,14 @@ fn run(
                     }
                 }
             }
-            Note::Layer(d) => {
+            Note::Layer(d, verified) => {
                 if let Ok(rec) = store.layer_facts(&d) {
-                    arrived.insert(rec.diff_id, d);
+                    arrived.insert(rec.diff_id, (d, verified));
                 }
             }
             Note::Live(live) => {
                 let label = format!("layer {} (from its download)", live.index + 1);
-                let reader = strata_store::layer::BlockReader::new(live.rx);
-                let res = applier.apply_layer(&label, reader, live.diff_id.as_ref());
+                let res = applier.apply_decoded(&label, live.dec, live.diff_id.as_ref());
                 let mut t = lock()?;
                 t.busy = false;
                 // Whatever the apply made of a copy that broke off (a truncated tar, a

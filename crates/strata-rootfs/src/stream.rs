@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use strata_oci::{Digest, Digester};
 use strata_store::compress::{decompress, Compression};
 
@@ -34,7 +35,7 @@ pub struct StreamFacts {
 }
 
 enum Msg {
-    Data(Vec<u8>),
+    Data(Bytes),
     End(StreamFacts),
     Fail(RootfsError),
 }
@@ -54,7 +55,14 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads a compressed layer to its end on the current thread, sending uncompressed
 /// chunks to `tx`. Stops early (quietly) when the receiver is gone.
-fn produce<R: Read>(r: R, label: &str, limits: &Limits, tx: &SyncSender<Msg>) {
+fn produce<R: Read>(
+    r: R,
+    label: &str,
+    limits: &Limits,
+    tx: &SyncSender<Msg>,
+    back: &Receiver<Vec<u8>>,
+    verified: Option<Digest>,
+) {
     let fail = |e: RootfsError| {
         let _ = tx.send(Msg::Fail(e));
     };
@@ -75,7 +83,15 @@ fn produce<R: Read>(r: R, label: &str, limits: &Limits, tx: &SyncSender<Msg>) {
     let mut hasher = Digester::default();
     let mut total = 0u64;
     loop {
-        let mut buf = vec![0u8; CHUNK];
+        // A chunk the applier has finished with, when there is one: no allocation and no
+        // zeroing per chunk.
+        let mut buf = match back.try_recv() {
+            Ok(mut b) => {
+                b.resize(CHUNK, 0);
+                b
+            }
+            Err(_) => vec![0u8; CHUNK],
+        };
         let n = match plain.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -105,15 +121,17 @@ fn produce<R: Read>(r: R, label: &str, limits: &Limits, tx: &SyncSender<Msg>) {
                 hint: "--max-ratio",
             });
         }
-        hasher.update(&buf[..n]);
+        if verified.is_none() {
+            hasher.update(&buf[..n]);
+        }
         buf.truncate(n);
-        if tx.send(Msg::Data(buf)).is_err() {
+        if tx.send(Msg::Data(Bytes::from(buf))).is_err() {
             return;
         }
     }
     let _ = tx.send(Msg::End(StreamFacts {
         compression,
-        diff_id: hasher.finish(),
+        diff_id: verified.unwrap_or_else(|| hasher.finish()),
         uncompressed: total,
         compressed: compressed.load(Ordering::Relaxed),
     }));
@@ -122,8 +140,10 @@ fn produce<R: Read>(r: R, label: &str, limits: &Limits, tx: &SyncSender<Msg>) {
 /// The applier's end of a decoding worker: a `Read` of the uncompressed tar.
 pub struct Decoded {
     rx: Receiver<Msg>,
-    cur: Vec<u8>,
+    cur: Bytes,
     pos: usize,
+    /// Where read chunks go back to the worker for reuse.
+    back: Option<std::sync::mpsc::Sender<Vec<u8>>>,
     facts: Option<StreamFacts>,
     failure: Option<RootfsError>,
 }
@@ -136,14 +156,49 @@ impl Decoded {
         label: String,
         limits: Limits,
     ) -> Decoded {
+        Self::spawn_with(scope, r, label, limits, None)
+    }
+
+    /// [`Decoded::spawn`] for a blob whose diff ID was verified moments ago by whoever
+    /// stored it (a pull that inflated and hashed it as it downloaded): the worker
+    /// inflates it but does not hash it again, and reports `diff_id` as the digest.
+    pub fn spawn_verified<'scope, 'env, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        r: R,
+        label: String,
+        limits: Limits,
+        diff_id: Digest,
+    ) -> Decoded {
+        Self::spawn_with(scope, r, label, limits, Some(diff_id))
+    }
+
+    fn spawn_with<'scope, 'env, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        r: R,
+        label: String,
+        limits: Limits,
+        verified: Option<Digest>,
+    ) -> Decoded {
         let (tx, rx) = sync_channel(DEPTH);
-        scope.spawn(move || produce(r, &label, &limits, &tx));
+        let (back_tx, back_rx) = std::sync::mpsc::channel();
+        scope.spawn(move || produce(r, &label, &limits, &tx, &back_rx, verified));
         Decoded {
             rx,
-            cur: Vec::new(),
+            cur: Bytes::new(),
             pos: 0,
+            back: Some(back_tx),
             facts: None,
             failure: None,
+        }
+    }
+
+    fn give_back(&mut self) {
+        let done = std::mem::take(&mut self.cur);
+        self.pos = 0;
+        if let Some(back) = &self.back {
+            if let Ok(m) = done.try_into_mut() {
+                let _ = back.send(Vec::from(m));
+            }
         }
     }
 
@@ -182,6 +237,7 @@ impl Read for Decoded {
             if self.facts.is_some() {
                 return Ok(0);
             }
+            self.give_back();
             match self.rx.recv() {
                 Ok(Msg::Data(d)) => {
                     self.cur = d;
@@ -203,6 +259,95 @@ impl Read for Decoded {
         buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// The sending side of a [`Decoded`] fed with a tar that is already uncompressed and
+/// hashed elsewhere: a pull's layer scan, which inflates and hashes each layer once for
+/// its own diff-ID check. Blocks pass through shared, not copied, and are not hashed
+/// again; the bounds on size and expansion are still enforced here, the ratio against the
+/// blob's full compressed size (a lower bound of the final ratio at every point).
+pub struct PlainFeed {
+    tx: SyncSender<Msg>,
+    label: String,
+    limits: Limits,
+    compressed: u64,
+    total: u64,
+    failed: bool,
+}
+
+impl PlainFeed {
+    /// A feed for a layer whose blob is `compressed` bytes, and the applier's end of it.
+    pub fn new(label: &str, limits: Limits, compressed: u64) -> (PlainFeed, Decoded) {
+        let (tx, rx) = sync_channel(DEPTH);
+        let feed = PlainFeed {
+            tx,
+            label: label.to_string(),
+            limits,
+            compressed,
+            total: 0,
+            failed: false,
+        };
+        let dec = Decoded {
+            rx,
+            cur: Bytes::new(),
+            pos: 0,
+            back: None,
+            facts: None,
+            failure: None,
+        };
+        (feed, dec)
+    }
+
+    /// The next block. An error means the applier stopped or a bound was crossed (the
+    /// applier then reports which); nothing more is taken.
+    pub fn push(&mut self, block: Bytes) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("the layer copy was refused"));
+        }
+        self.total += block.len() as u64;
+        let limit = if self.total > self.limits.max_bytes {
+            Some(RootfsError::Limit {
+                layer: self.label.clone(),
+                what: "uncompressed size".into(),
+                limit: self.limits.max_bytes,
+                hint: "--max-layer-bytes",
+            })
+        } else {
+            let c = self.compressed.max(1);
+            (self.total > self.limits.ratio_floor && self.total / c > self.limits.max_ratio).then(
+                || RootfsError::Limit {
+                    layer: self.label.clone(),
+                    what: format!("expansion ratio ({} bytes from {c} compressed)", self.total),
+                    limit: self.limits.max_ratio,
+                    hint: "--max-ratio",
+                },
+            )
+        };
+        if let Some(e) = limit {
+            self.failed = true;
+            let _ = self.tx.send(Msg::Fail(e));
+            return Err(io::Error::other("a layer bound was crossed"));
+        }
+        self.tx
+            .send(Msg::Data(block))
+            .map_err(|_| io::Error::other("the unpack stopped"))
+    }
+
+    /// Every block was pushed; `diff_id` is the digest of all of them, as the sender
+    /// computed it. False when the applier is gone.
+    pub fn end(self, compression: Compression, diff_id: Digest) -> bool {
+        if self.failed {
+            return false;
+        }
+        self.tx
+            .send(Msg::End(StreamFacts {
+                compression,
+                diff_id,
+                uncompressed: self.total,
+                compressed: self.compressed,
+            }))
+            .is_ok()
     }
 }
 

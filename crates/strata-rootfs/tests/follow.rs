@@ -5,11 +5,13 @@ mod common;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use common::*;
 use strata_oci::media;
 use strata_rootfs::follow::PullUnpacker;
 use strata_rootfs::tree::{self, Compare};
 use strata_rootfs::UnpackOptions;
+use strata_store::layer::scan_layer;
 use strata_store::Store;
 
 /// A store in `dir` holding the realistic three-layer image as `name`, its layers zstd
@@ -84,13 +86,17 @@ fn applies_layers_as_they_arrive_and_matches_a_plain_unpack() {
 
     let dest = t.path().join("followed");
     let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
-    // Arrival order as concurrent downloads produce it: the last layer first.
-    u.layer(&blobs[2]);
+    // Arrival order as concurrent downloads produce it: the last layer first. Layers 1
+    // and 3 were downloaded by this pull (applied without hashing them again), layer 2
+    // was in the store already (hashed and checked).
+    u.layer_verified(&blobs[2]);
     u.config(&resolved.manifest.config.digest);
-    u.layer(&blobs[0]);
+    u.layer_verified(&blobs[0]);
     u.layer(&blobs[1]);
     assert!(!dest.exists(), "nothing at the destination before the end");
     let rep = u.finish(&resolved.manifest_descriptor).unwrap();
+    let applied: Vec<_> = rep.applied.iter().map(|l| l.diff_id.clone()).collect();
+    assert_eq!(applied, resolved.config.rootfs.diff_ids);
     assert_eq!(rep.applied.len(), 3);
     assert_eq!(
         rep.applied_before_end, 3,
@@ -164,20 +170,20 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
     let tap = u.live_tap();
     u.config(&resolved.manifest.config.digest);
     assert!(
-        tap.open_live(1, Some(&diff_ids[1])).is_none(),
+        tap.open_live(1, Some(&diff_ids[1]), 1).is_none(),
         "layer 2 is not next"
     );
     let mut sink = tap
-        .open_live(0, Some(&diff_ids[0]))
+        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
         .expect("layer 1 is next");
     assert!(
-        tap.open_live(0, Some(&diff_ids[0])).is_none(),
+        tap.open_live(0, Some(&diff_ids[0]), 1).is_none(),
         "one copy at a time"
     );
     for piece in tars[0].chunks(7_777) {
-        sink.write(piece).unwrap();
+        sink.block(Bytes::copy_from_slice(piece)).unwrap();
     }
-    sink.done();
+    sink.done(&scan_layer(&tars[0][..]).unwrap());
     for b in &blobs {
         u.layer(b);
     }
@@ -191,8 +197,11 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
     let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
     let tap = u.live_tap();
     u.config(&resolved.manifest.config.digest);
-    let mut sink = tap.open_live(0, Some(&diff_ids[0])).unwrap();
-    sink.write(&tars[0][..tars[0].len() / 2]).unwrap();
+    let mut sink = tap
+        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
+        .unwrap();
+    sink.block(Bytes::copy_from_slice(&tars[0][..tars[0].len() / 2]))
+        .unwrap();
     drop(sink);
     for b in &blobs {
         u.layer(b);
@@ -208,11 +217,16 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
     let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
     let tap = u.live_tap();
     u.config(&resolved.manifest.config.digest);
-    let mut sink = tap.open_live(0, Some(&diff_ids[0])).unwrap();
+    let mut sink = tap
+        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
+        .unwrap();
     let mut other = T::new();
     other.file("not-the-layer", b"x");
-    sink.write(&other.finish()).unwrap();
-    sink.done();
+    let other = other.finish();
+    sink.block(Bytes::from(other.clone())).unwrap();
+    // The facts are the scan's own of the bytes it handed on: their diff ID is not the
+    // one the config names.
+    sink.done(&scan_layer(&other[..]).unwrap());
     for b in &blobs {
         u.layer(b);
     }
@@ -221,5 +235,33 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
         matches!(e, strata_rootfs::RootfsError::DiffIdMismatch { .. }),
         "{e}"
     );
+    assert!(!dest.exists());
+}
+
+/// A layer applied from its download is bound like one read from the store: the pull's
+/// scan has already inflated it, so the bound is checked on the blocks it hands over.
+#[test]
+fn a_layer_from_its_download_over_the_size_bound_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (store, tars, resolved, _blobs) =
+        stored_image(t.path(), "docker.io/library/follow:4", false);
+    let diff_ids = resolved.config.rootfs.diff_ids.clone();
+    let dest = t.path().join("bounded");
+    let mut opts = UnpackOptions::default();
+    opts.apply.limits.max_bytes = (tars[0].len() / 2) as u64;
+    let u = PullUnpacker::start(store.clone(), dest.clone(), opts).unwrap();
+    let tap = u.live_tap();
+    u.config(&resolved.manifest.config.digest);
+    let mut sink = tap
+        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
+        .unwrap();
+    let refused = tars[0]
+        .chunks(4096)
+        .map(|piece| sink.block(Bytes::copy_from_slice(piece)))
+        .any(|r| r.is_err());
+    assert!(refused, "the copy must stop at the bound");
+    sink.done(&scan_layer(&tars[0][..]).unwrap());
+    let e = u.finish(&resolved.manifest_descriptor).unwrap_err();
+    assert!(matches!(e, strata_rootfs::RootfsError::Limit { .. }), "{e}");
     assert!(!dest.exists());
 }

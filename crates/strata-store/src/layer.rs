@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
+use bytes::Bytes;
+
 use strata_oci::{Digest, Digester};
 
 use crate::compress::{decompress, Compression};
@@ -63,34 +65,16 @@ pub fn clean_path(p: &[u8]) -> String {
     parts.join("/")
 }
 
-/// Receives a copy of a layer's uncompressed tar while [`scan_layer_tee`] reads it (how
+/// Receives a layer's uncompressed tar while [`scan_layer_tee`] reads it (how
 /// `pull --unpack` applies a layer from its download instead of inflating it twice).
 pub trait TarSink: Send {
-    /// The next bytes. An error stops the copy; the scan itself goes on.
-    fn write(&mut self, buf: &[u8]) -> io::Result<()>;
-    /// Every byte of the tar was delivered. A sink dropped without this call saw an
+    /// The next block of the tar, in order: the scanner's own buffer, shared, not
+    /// copied. An error stops the copy; the scan itself goes on.
+    fn block(&mut self, block: Bytes) -> io::Result<()>;
+    /// Every byte of the tar was delivered and the tar is well-formed; `facts` are the
+    /// scan's (its diff ID included). A sink dropped without this call saw an
     /// incomplete copy (the scan failed, or the download restarted the blob).
-    fn done(self: Box<Self>);
-}
-
-/// Passes what it reads to a [`TarSink`] until the sink refuses.
-struct Tee<R> {
-    inner: R,
-    sink: Option<Box<dyn TarSink>>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            if let Some(s) = &mut self.sink {
-                if s.write(&buf[..n]).is_err() {
-                    self.sink = None;
-                }
-            }
-        }
-        Ok(n)
-    }
+    fn done(self: Box<Self>, facts: &LayerFacts);
 }
 
 /// Reads a (possibly compressed) layer to its end and returns its facts. Fails on a
@@ -99,44 +83,61 @@ pub fn scan_layer<R: Read>(r: R) -> io::Result<LayerFacts> {
     scan_layer_tee(r, None)
 }
 
-/// [`scan_layer`], also handing every uncompressed byte to `sink` (and calling its
+/// [`scan_layer`], also handing every uncompressed block to `sink` (and calling its
 /// `done` once the whole tar was read and found well-formed).
 ///
 /// Two threads share the work: this one only decompresses, in [`SCAN_BLOCK`] blocks; a
 /// second hashes the uncompressed bytes, walks the tar and feeds the sink. On a one-layer
 /// image that halves the critical path of a pull, which verifies the diff ID as it
-/// downloads.
+/// downloads. Without a sink, blocks go back to the decompressing thread for reuse, so
+/// it neither allocates nor zeroes a buffer per block.
 pub fn scan_layer_tee<R: Read>(r: R, sink: Option<Box<dyn TarSink>>) -> io::Result<LayerFacts> {
     let (compression, mut plain) = decompress(r)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(4);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let recycle = sink.is_none().then_some(back_tx);
     std::thread::scope(|s| {
-        let walker = s.spawn(move || walk_tar(BlockReader::new(rx), sink));
-        let fed = feed_blocks(&mut plain, &tx);
+        let walker = s.spawn(move || {
+            let reader = ScanReader {
+                rx,
+                cur: Bytes::new(),
+                pos: 0,
+                hasher: Digester::default(),
+                count: 0,
+                sink,
+                recycle,
+            };
+            walk_tar(reader, compression)
+        });
+        let fed = feed_blocks(&mut plain, &tx, &back_rx);
         drop(tx);
         let walked = walker
             .join()
             .map_err(|_| io::Error::other("the layer scan thread panicked"))?;
         // A decompression error explains the walker's truncated tar best.
         fed?;
-        let (diff_id, uncompressed_size, unpacked_size, entries) = walked?;
-        Ok(LayerFacts {
-            compression,
-            diff_id,
-            uncompressed_size,
-            unpacked_size,
-            entries,
-        })
+        walked
     })
 }
 
 /// Bytes handed from the decompressing thread to the walking one at a time.
 pub const SCAN_BLOCK: usize = 256 << 10;
 
-/// Decompresses `plain` into blocks for the walker; stops quietly when the walker has
-/// stopped (its error is the one reported).
-fn feed_blocks(plain: &mut dyn Read, tx: &std::sync::mpsc::SyncSender<Vec<u8>>) -> io::Result<()> {
+/// Decompresses `plain` into blocks for the walker, reusing the blocks it sends back;
+/// stops quietly when the walker has stopped (its error is the one reported).
+fn feed_blocks(
+    plain: &mut dyn Read,
+    tx: &std::sync::mpsc::SyncSender<Bytes>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> io::Result<()> {
     loop {
-        let mut buf = vec![0u8; SCAN_BLOCK];
+        let mut buf = match back.try_recv() {
+            Ok(mut b) => {
+                b.resize(SCAN_BLOCK, 0);
+                b
+            }
+            Err(_) => vec![0u8; SCAN_BLOCK],
+        };
         let mut n = 0;
         while n < SCAN_BLOCK {
             match plain.read(&mut buf[n..]) {
@@ -150,41 +151,62 @@ fn feed_blocks(plain: &mut dyn Read, tx: &std::sync::mpsc::SyncSender<Vec<u8>>) 
             return Ok(());
         }
         buf.truncate(n);
-        if tx.send(buf).is_err() || n < SCAN_BLOCK {
+        if tx.send(Bytes::from(buf)).is_err() || n < SCAN_BLOCK {
             return Ok(());
         }
     }
 }
 
-/// Reads, in order, the byte blocks another thread sends; the channel closing is the
-/// end. (Whether the sender finished or gave up is for the two sides to agree on.)
-pub struct BlockReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    cur: Vec<u8>,
+/// The walking thread's reader of the blocks the decompressing thread sends: hashes and
+/// counts each block as it arrives, hands it to the sink (shared, not copied), and gives
+/// it back for reuse once read when nothing else holds it.
+struct ScanReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
     pos: usize,
+    hasher: Digester,
+    count: u64,
+    sink: Option<Box<dyn TarSink>>,
+    recycle: Option<std::sync::mpsc::Sender<Vec<u8>>>,
 }
 
-impl BlockReader {
-    /// A reader of the blocks `rx` receives.
-    pub fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> BlockReader {
-        BlockReader {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
+impl ScanReader {
+    fn give_back(&mut self) {
+        let done = std::mem::take(&mut self.cur);
+        self.pos = 0;
+        if let Some(back) = &self.recycle {
+            if let Ok(m) = done.try_into_mut() {
+                let _ = back.send(Vec::from(m));
+            }
         }
     }
 }
 
-impl Read for BlockReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl ScanReader {
+    /// Makes sure unread bytes are at hand; false at the end of the stream.
+    fn fill(&mut self) -> bool {
         while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(b) => {
-                    self.cur = b;
-                    self.pos = 0;
+            self.give_back();
+            let Ok(b) = self.rx.recv() else {
+                return false;
+            };
+            self.hasher.update(&b);
+            self.count += b.len() as u64;
+            if let Some(s) = &mut self.sink {
+                if s.block(b.clone()).is_err() {
+                    self.sink = None;
                 }
-                Err(_) => return Ok(0),
             }
+            self.cur = b;
+        }
+        true
+    }
+}
+
+impl Read for ScanReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.fill() {
+            return Ok(0);
         }
         let n = out.len().min(self.cur.len() - self.pos);
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
@@ -193,21 +215,38 @@ impl Read for BlockReader {
     }
 }
 
-/// Hashes and walks an uncompressed tar: (diff ID, tar bytes, Docker's size, entries).
-fn walk_tar<R: Read>(
-    plain: R,
-    sink: Option<Box<dyn TarSink>>,
-) -> io::Result<(Digest, u64, u64, u64)> {
-    let mut hr = HashingReader {
-        inner: Tee { inner: plain, sink },
-        hasher: Digester::default(),
-        count: 0,
-    };
+/// Forward seeks only: how the tar walk skips file contents without copying them (every
+/// block is hashed and handed on when it arrives, read or not). A seek past the end of
+/// the stream is an error, as reading the skipped bytes would have been.
+impl io::Seek for ScanReader {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("layer scan: only relative seeks"));
+        };
+        let mut left = u64::try_from(delta)
+            .map_err(|_| io::Error::other("layer scan: cannot seek backwards"))?;
+        while left > 0 {
+            if !self.fill() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected EOF during skip",
+                ));
+            }
+            let n = left.min((self.cur.len() - self.pos) as u64);
+            self.pos += n as usize;
+            left -= n;
+        }
+        Ok(self.count - (self.cur.len() - self.pos) as u64)
+    }
+}
+
+/// Hashes and walks an uncompressed tar, then tells the sink it got all of it.
+fn walk_tar(mut r: ScanReader, compression: Compression) -> io::Result<LayerFacts> {
     let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut entries = 0u64;
     {
-        let mut ar = tar::Archive::new(&mut hr);
-        for e in ar.entries()? {
+        let mut ar = tar::Archive::new(&mut r);
+        for e in ar.entries_with_seek()? {
             let e = e?;
             entries += 1;
             let path = clean_path(&e.path_bytes());
@@ -232,11 +271,18 @@ fn walk_tar<R: Read>(
         }
     }
     // Hash the end-of-archive blocks and any padding too.
-    io::copy(&mut hr, &mut io::sink())?;
-    if let Some(s) = hr.inner.sink.take() {
-        s.done();
+    io::copy(&mut r, &mut io::sink())?;
+    let facts = LayerFacts {
+        compression,
+        diff_id: std::mem::take(&mut r.hasher).finish(),
+        uncompressed_size: r.count,
+        unpacked_size: sizes.values().sum(),
+        entries,
+    };
+    if let Some(s) = r.sink.take() {
+        s.done(&facts);
     }
-    Ok((hr.hasher.finish(), hr.count, sizes.values().sum(), entries))
+    Ok(facts)
 }
 
 #[cfg(test)]

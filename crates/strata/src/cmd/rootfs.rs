@@ -336,10 +336,10 @@ impl strata_remote::LayerTap for UnpackTap {
     fn open(
         &self,
         index: usize,
-        _layer: &strata_oci::Descriptor,
+        layer: &strata_oci::Descriptor,
         diff_id: Option<&strata_oci::Digest>,
     ) -> Option<Box<dyn strata_store::layer::TarSink>> {
-        self.0.open_live(index, diff_id)
+        self.0.open_live(index, diff_id, layer.size)
     }
 }
 
@@ -373,7 +373,9 @@ pub fn pull_unpack_event(
         (false, Status::DownloadComplete | Status::AlreadyExists | Status::PullComplete) => {
             u.config(digest)
         }
-        (true, Status::PullComplete | Status::AlreadyExists) => u.layer(digest),
+        // PullComplete: downloaded now, its diff ID computed from the download stream.
+        (true, Status::PullComplete) => u.layer_verified(digest),
+        (true, Status::AlreadyExists) => u.layer(digest),
         _ => {}
     }
 }
