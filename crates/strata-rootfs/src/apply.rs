@@ -245,8 +245,9 @@ struct LayerState {
 
 /// Files up to this size are created by the layer's write-behind pool.
 const QUEUED_FILE_MAX: u64 = 256 << 10;
-/// Jobs queued per lane at most (at most 2 x 16 x 256 KiB of content waits in memory).
-const QUEUE_DEPTH: usize = 16;
+/// Batches queued per lane at most: with batches of at most 16 files or 512 KiB plus
+/// one file, at most about 2 x 4 x 768 KiB of content waits in memory.
+const QUEUE_DEPTH: usize = 4;
 /// Lanes (threads) of the write-behind pool.
 const WRITE_LANES: usize = 2;
 
@@ -431,7 +432,7 @@ impl Applier {
         })
     }
 
-    fn apply_entries<R: Read>(
+    fn apply_entries<R: Read + Seek>(
         &mut self,
         ar: &mut tar::Archive<R>,
         budget: &MetaBudget,
@@ -453,7 +454,7 @@ impl Applier {
                 }
             }
         };
-        let mut entries = ar.entries().map_err(|e| tar_err(st, e))?;
+        let mut entries = ar.entries_with_seek().map_err(|e| tar_err(st, e))?;
         loop {
             budget.arm();
             let next = entries.next();
@@ -698,7 +699,7 @@ impl Applier {
                 let target = symlink_target(entry, &raw, &limits, st)?;
                 rfs::symlinkat(os(&target), dir, os(base))
                     .map_err(|e| st.io(&raw, "creating symlink", ioe(e)))?;
-                self.symlink_meta(dir, base, &raw, &meta, st)?;
+                self.symlink_meta(dir, base, &raw, &meta, st, false)?;
             }
             tar::EntryType::Link => {
                 let lraw = entry
@@ -787,7 +788,7 @@ impl Applier {
     /// Waits for the layer's write-behind pool, then replaces, in tar order, the files
     /// whose name was taken by a lower layer's entry.
     fn sync_writes(&mut self, st: &mut LayerState) -> Result<()> {
-        let Some(pool) = &st.writer else {
+        let Some(pool) = &mut st.writer else {
             return Ok(());
         };
         let taken = pool
@@ -865,13 +866,12 @@ impl Applier {
         // so those are set after it), a umask that strips none of them, no xattrs, and
         // when running as root an owner that is the creating user's (and a parent without
         // the set-group-ID bit, whose group new entries would inherit).
+        let owner_plain = !self.is_root
+            || (meta.uid == u64::from(self.euid) && meta.gid == u64::from(self.egid) && !setgid);
         let plain = meta.mode & 0o7000 == 0
             && self.umask.is_some_and(|m| meta.mode & m == 0)
             && meta.xattrs.is_empty()
-            && (!self.is_root
-                || (meta.uid == u64::from(self.euid)
-                    && meta.gid == u64::from(self.egid)
-                    && !setgid));
+            && owner_plain;
         match et {
             tar::EntryType::Directory => {
                 let plain = plain && (self.is_root || meta.mode & 0o700 == 0o700);
@@ -895,7 +895,7 @@ impl Applier {
                     Err(rustix::io::Errno::EXIST) => return Ok(false),
                     Err(e) => return Err(st.io(raw, "creating symlink", ioe(e))),
                 }
-                self.symlink_meta(dir, base, raw, meta, st)?;
+                self.symlink_meta(dir, base, raw, meta, st, owner_plain)?;
             }
             _ => {
                 let size = entry.size();
@@ -1003,8 +1003,15 @@ impl Applier {
         raw: &[u8],
         meta: &Meta,
         st: &mut LayerState,
+        owner_plain: bool,
     ) -> Result<()> {
-        self.set_owner_at(dir, base, raw, meta, st)?;
+        // A symlink's mode is always 0777; its owner needs no lchown when it is already
+        // the creating user's (the same test as for files and directories).
+        if owner_plain {
+            self.skipped_owner(raw, meta, st);
+        } else {
+            self.set_owner_at(dir, base, raw, meta, st)?;
+        }
         self.set_xattrs_link(dir, base, raw, meta, st);
         rfs::utimensat(
             dir,
@@ -1235,6 +1242,26 @@ fn gid(g: u64) -> rfs::Gid {
 
 /// Copies `r` into `f`, seeking over all-zero blocks so holes stay holes, then sets the
 /// length (a trailing hole).
+/// [`write_sparse`] of contents already in memory: written from the slice itself, with no
+/// buffer to allocate, zero and copy into per file (the writer lanes' small files).
+pub(crate) fn write_sparse_slice(data: &[u8], f: &mut std::fs::File) -> io::Result<()> {
+    const BLK: usize = 64 << 10;
+    let mut hole = false;
+    for block in data.chunks(BLK) {
+        if block.iter().all(|b| *b == 0) {
+            f.seek(SeekFrom::Current(block.len() as i64))?;
+            hole = true;
+        } else {
+            f.write_all(block)?;
+            hole = false;
+        }
+    }
+    if hole {
+        f.set_len(data.len() as u64)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn write_sparse<R: Read>(r: &mut R, f: &mut std::fs::File) -> io::Result<()> {
     const BLK: usize = 64 << 10;
     let mut buf = vec![0u8; BLK];
@@ -1273,6 +1300,43 @@ pub(crate) fn write_sparse<R: Read>(r: &mut R, f: &mut std::fs::File) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_writes_from_a_slice_and_from_a_reader_agree() {
+        let d = tempfile::tempdir().unwrap();
+        let k = 64 << 10;
+        let mut mixed = vec![0u8; 3 * k + 100];
+        mixed[k + 5] = 7;
+        let mut zero_head = vec![0u8; 2 * k];
+        zero_head.extend_from_slice(b"tail");
+        let mut zero_tail = b"head".to_vec();
+        zero_tail.resize(3 * k, 0);
+        let cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"small file".to_vec(),
+            vec![0u8; 2 * k],
+            vec![9u8; 2 * k],
+            mixed,
+            zero_head,
+            zero_tail,
+        ];
+        for (i, data) in cases.iter().enumerate() {
+            let a = d.path().join(format!("slice{i}"));
+            let b = d.path().join(format!("reader{i}"));
+            write_sparse_slice(data, &mut std::fs::File::create(&a).unwrap()).unwrap();
+            write_sparse(
+                &mut data.as_slice(),
+                &mut std::fs::File::create(&b).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(&std::fs::read(&a).unwrap(), data, "case {i}");
+            assert_eq!(
+                std::fs::read(&b).unwrap(),
+                std::fs::read(&a).unwrap(),
+                "case {i}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_split_and_checked() {

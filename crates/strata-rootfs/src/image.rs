@@ -377,7 +377,7 @@ pub fn layer_changes(
                 let mut opaque_dirs: Vec<Vec<u8>> = Vec::new();
                 let mut added_here: std::collections::BTreeSet<Vec<u8>> = Default::default();
                 let mut count = 0u64;
-                let mut entries = ar.entries().map_err(tar_err)?;
+                let mut entries = ar.entries_with_seek().map_err(tar_err)?;
                 loop {
                     budget.arm();
                     let next = entries.next();

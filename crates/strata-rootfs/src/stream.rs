@@ -4,7 +4,7 @@
 //! files of the previous one while layers are still applied strictly in order.
 
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -144,6 +144,8 @@ pub struct Decoded {
     pos: usize,
     /// Where read chunks go back to the worker for reuse.
     back: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    /// Bytes of the stream consumed (read or skipped).
+    offset: u64,
     facts: Option<StreamFacts>,
     failure: Option<RootfsError>,
 }
@@ -187,6 +189,7 @@ impl Decoded {
             cur: Bytes::new(),
             pos: 0,
             back: Some(back_tx),
+            offset: 0,
             facts: None,
             failure: None,
         }
@@ -231,11 +234,12 @@ impl Decoded {
     }
 }
 
-impl Read for Decoded {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Decoded {
+    /// Makes sure unread bytes are at hand: false at the end of the stream.
+    fn fill(&mut self) -> io::Result<bool> {
         while self.pos >= self.cur.len() {
             if self.facts.is_some() {
-                return Ok(0);
+                return Ok(false);
             }
             self.give_back();
             match self.rx.recv() {
@@ -245,7 +249,7 @@ impl Read for Decoded {
                 }
                 Ok(Msg::End(f)) => {
                     self.facts = Some(f);
-                    return Ok(0);
+                    return Ok(false);
                 }
                 Ok(Msg::Fail(e)) => {
                     let msg = e.to_string();
@@ -255,10 +259,47 @@ impl Read for Decoded {
                 Err(_) => return Err(io::Error::other("layer decoder stopped")),
             }
         }
+        Ok(true)
+    }
+}
+
+impl Read for Decoded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.fill()? {
+            return Ok(0);
+        }
         let n = buf.len().min(self.cur.len() - self.pos);
         buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
+        self.offset += n as u64;
         Ok(n)
+    }
+}
+
+/// Forward seeks only: how the tar reader skips what it does not read (padding, the
+/// contents of entries that are not written) without copying it into a buffer. The
+/// stream is still inflated and hashed whole by the worker. A seek past the end is an
+/// error, as reading the skipped bytes would have been.
+impl Seek for Decoded {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("layer stream: only relative seeks"));
+        };
+        let mut left =
+            u64::try_from(delta).map_err(|_| io::Error::other("layer stream: cannot seek back"))?;
+        while left > 0 {
+            if !self.fill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected EOF during skip",
+                ));
+            }
+            let n = left.min((self.cur.len() - self.pos) as u64);
+            self.pos += n as usize;
+            self.offset += n;
+            left -= n;
+        }
+        Ok(self.offset)
     }
 }
 
@@ -293,6 +334,7 @@ impl PlainFeed {
             cur: Bytes::new(),
             pos: 0,
             back: None,
+            offset: 0,
             facts: None,
             failure: None,
         };
@@ -399,6 +441,13 @@ impl<R> Guarded<R> {
     }
 }
 
+/// Skipped bytes are not charged: the tar reader keeps none of them in memory.
+impl<R: Seek> Seek for Guarded<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(to)
+    }
+}
+
 impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -412,5 +461,48 @@ impl<R: Read> Read for Guarded<R> {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Vec<u8> {
+        (0..(3 * CHUNK + 1000) as u32)
+            .map(|i| (i % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn seeks_skip_across_chunks_and_keep_the_offset() {
+        let d = data();
+        std::thread::scope(|s| {
+            let mut dec = Decoded::spawn(s, &d[..], "t".into(), Limits::default());
+            let mut b = [0u8; 10];
+            dec.read_exact(&mut b).unwrap();
+            let to = dec.seek(SeekFrom::Current((2 * CHUNK) as i64)).unwrap();
+            assert_eq!(to, 10 + 2 * CHUNK as u64);
+            dec.read_exact(&mut b).unwrap();
+            assert_eq!(&b[..], &d[to as usize..to as usize + 10]);
+            let facts = dec.finish().unwrap();
+            assert_eq!(
+                facts.diff_id,
+                Digest::sha256_of(&d),
+                "skipped bytes are hashed"
+            );
+            assert_eq!(facts.uncompressed, d.len() as u64);
+        });
+    }
+
+    #[test]
+    fn a_seek_past_the_end_is_an_error() {
+        let d = data();
+        std::thread::scope(|s| {
+            let mut dec = Decoded::spawn(s, &d[..], "t".into(), Limits::default());
+            let e = dec.seek(SeekFrom::Current(d.len() as i64 + 1)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(dec.seek(SeekFrom::Start(0)).is_err(), "only relative seeks");
+        });
     }
 }
