@@ -28,7 +28,7 @@ use strata_store::Store;
 
 use crate::apply::Applier;
 use crate::error::{Result, RootfsError};
-use crate::image::{prepare_dest, publish, UnpackOptions, UnpackReport};
+use crate::image::{prepare_dest, publish, BackgroundSync, UnpackOptions, UnpackReport};
 use crate::stream::{Decoded, PlainFeed};
 
 enum Note {
@@ -206,6 +206,8 @@ fn run(
     turn: &Mutex<Turn>,
 ) -> Result<UnpackReport> {
     let mut tmp = tmp;
+    // On the destination's file system, which a restart's new directory shares.
+    let _writeback = BackgroundSync::start(tmp.path());
     let mut applier = Applier::new(tmp.path(), opts.apply.clone())?;
     let mut plan: Option<Plan> = None;
     // diff ID -> (blob, verified by this pull), for layers that arrived.

@@ -188,6 +188,73 @@ pub(crate) fn prepare_dest(dest: &Path) -> Result<tempfile::TempDir> {
         .map_err(|e| RootfsError::io(format!("creating a directory in {}", parent.display()), e))
 }
 
+/// How often [`BackgroundSync`] asks for the file system to be written back.
+const BACKGROUND_SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Writes an unpack's tree back to disk while it is still being written: a thread calls
+/// `syncfs` on the tree's file system every [`BACKGROUND_SYNC_EVERY`] until dropped.
+///
+/// [`publish`] makes the tree durable with one `syncfs` before renaming it into place
+/// (containerd's unpack does not sync at all, and leaves zero-length files after a
+/// crash). Done only at the end, that `syncfs` wrote the whole tree while nothing else
+/// ran; done along the way, the disk works while the layers are still being applied and
+/// the last `syncfs` finds little left. Measured on a pull --unpack of a 20,000-file
+/// layer: 0.88 s -> 0.77 s; of eight 40 MB layers: 0.92 s -> 0.88 s.
+pub(crate) struct BackgroundSync {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    /// Syncs made so far.
+    #[cfg_attr(not(test), allow(dead_code))]
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl BackgroundSync {
+    /// Starts syncing the file system `dir` is on; None if `dir` cannot be opened (the
+    /// final `syncfs` still runs).
+    pub(crate) fn start(dir: &Path) -> Option<BackgroundSync> {
+        let f = File::open(dir).ok()?;
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let syncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = syncs.clone();
+        std::thread::Builder::new()
+            .name("strata-writeback".into())
+            .spawn(move || {
+                let (m, cv) = &*flag;
+                let mut stopped = m.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    stopped = cv
+                        .wait_timeout(stopped, BACKGROUND_SYNC_EVERY)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    // Only a head start: errors show in the final syncfs.
+                    if rustix::fs::syncfs(&f).is_ok() {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    stopped = m.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            })
+            .ok()?;
+        Some(BackgroundSync { stop, syncs })
+    }
+
+    fn signal(&self) {
+        let (m, cv) = &*self.stop;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+impl Drop for BackgroundSync {
+    /// Stops the thread (after the syncfs it may be in; it is not waited for).
+    fn drop(&mut self) {
+        self.signal();
+    }
+}
+
 pub(crate) fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
     let root =
         File::open(tmp.path()).map_err(|e| RootfsError::io(tmp.path().display().to_string(), e))?;
@@ -212,6 +279,7 @@ pub fn unpack(
 ) -> Result<UnpackReport> {
     let layers = image_layers(store, img, opts.apply.limits.max_layers)?;
     let tmp = prepare_dest(dest)?;
+    let _writeback = BackgroundSync::start(tmp.path());
     let report = if opts.no_cache || layers.is_empty() {
         let mut a = Applier::new(tmp.path(), opts.apply.clone())?;
         UnpackReport {
@@ -535,4 +603,32 @@ fn remove_under(
         }
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_sync_syncs_until_stopped() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(BackgroundSync::start(&d.path().join("absent")).is_none());
+        let s = BackgroundSync::start(d.path()).unwrap();
+        std::fs::write(d.path().join("f"), b"data").unwrap();
+        // Waits for the first syncs (however slow the machine), then stops the thread.
+        let count = s.syncs.clone();
+        while count.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            std::thread::sleep(BACKGROUND_SYNC_EVERY / 4);
+        }
+        let at_drop = count.load(std::sync::atomic::Ordering::SeqCst);
+        drop(s);
+        // At most the sync in progress when it was stopped completes after that; a
+        // thread still running would have made about ten more.
+        std::thread::sleep(BACKGROUND_SYNC_EVERY * 10);
+        let after = count.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            after <= at_drop + 1,
+            "still syncing after drop: {at_drop} -> {after}"
+        );
+    }
 }
