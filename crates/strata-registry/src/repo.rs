@@ -211,11 +211,13 @@ impl Repo {
             repository: name.to_string(),
             started: now_secs(),
         };
-        self.s().put(
+        // Session state: a crash may lose it (the client then starts over, as for any
+        // upload cut off by a crash), so it is not fsynced. Committed blobs are.
+        self.s().put_scratch(
             &upload_info_key(id),
             &serde_json::to_vec(&info).map_err(io::Error::other)?,
         )?;
-        self.s().put(&upload_data_key(id), b"")
+        self.s().put_scratch(&upload_data_key(id), b"")
     }
 
     /// The session's current size, when it exists, belongs to `name` and has not expired.

@@ -65,6 +65,12 @@ pub trait Storage: Send + Sync + 'static {
     fn read(&self, key: &str, range: Option<(u64, u64)>) -> io::Result<Box<dyn Read + Send>>;
     /// Atomically replaces the object with `data` (readers see the old or the new bytes).
     fn put(&self, key: &str, data: &[u8]) -> io::Result<()>;
+    /// [`Storage::put`] for bookkeeping that a crash may lose (an upload session's state:
+    /// after a crash the client starts the upload again, as it must anyway), so the driver
+    /// need not make it durable.
+    fn put_scratch(&self, key: &str, data: &[u8]) -> io::Result<()> {
+        self.put(key, data)
+    }
     /// Appends a stream to a staging object (created when missing) and returns its new size.
     /// When `expected_len` is given and the stream has a different length, or when reading
     /// the stream fails, the object is left exactly as it was and an error is returned.
@@ -198,6 +204,18 @@ impl Storage for FsStorage {
         tmp.as_file().sync_all()?;
         tmp.persist(&path).map_err(|e| e.error)?;
         sync_dir(dir);
+        Ok(())
+    }
+
+    /// Still atomic (a temporary file renamed into place), but without the two fsyncs: on
+    /// a journaled file system each is a journal commit, and starting an upload made four.
+    fn put_scratch(&self, key: &str, data: &[u8]) -> io::Result<()> {
+        let path = self.path(key)?;
+        let dir = parent_dir(&path)?;
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        tmp.write_all(data)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -377,6 +395,26 @@ impl Storage for FsStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_puts_replace_whole_objects_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStorage::new(dir.path()).unwrap();
+        s.put_scratch("_uploads/x/info", b"first").unwrap();
+        s.put_scratch("_uploads/x/info", b"2nd").unwrap();
+        let mut out = String::new();
+        s.read("_uploads/x/info", None)
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "2nd");
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("_uploads/x"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, vec![std::ffi::OsString::from("info")]);
+        assert!(s.put_scratch("a/../b", b"x").is_err());
+    }
 
     #[test]
     fn put_read_append_commit() {
