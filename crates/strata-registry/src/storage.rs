@@ -242,19 +242,41 @@ impl Storage for FsStorage {
         let mut n: u64 = 0;
         let mut buf = vec![0u8; 256 * 1024];
         let copied: io::Result<()> = loop {
-            let r = match data.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
-            };
-            if let Err(e) = f.write_all(&buf[..r]) {
+            // Whole buffers: a request body arrives in chunks of tens of KiB, and a write
+            // (and a hash update) per chunk made five times the system calls.
+            let mut r = 0;
+            let mut eof = false;
+            let mut err = None;
+            while r < buf.len() {
+                match data.read(&mut buf[r..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => r += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            // A failed read rolls the whole append back below, bytes already read or not.
+            if let Some(e) = err {
                 break Err(e);
             }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..r]);
+            if r > 0 {
+                if let Err(e) = f.write_all(&buf[..r]) {
+                    break Err(e);
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..r]);
+                }
+                n += r as u64;
             }
-            n += r as u64;
+            if eof {
+                break Ok(());
+            }
         };
         let failure = match copied {
             Err(e) => Some(WriteError::Io(e)),
