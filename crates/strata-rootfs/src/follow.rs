@@ -168,9 +168,11 @@ impl PullUnpacker {
         let _ = self.tx.send(Note::Layer(d.clone(), false));
     }
 
-    /// A layer blob this pull just downloaded and verified, its diff ID recorded from
-    /// the download stream: it is applied from the store without hashing it again (the
-    /// recorded diff ID is still compared with the config's).
+    /// A layer blob this pull just downloaded and verified (or, in a race, that a
+    /// concurrent pull committed meanwhile), its diff ID recorded from the bytes as they
+    /// were stored: it is applied from the store without hashing it again (the recorded
+    /// diff ID is still compared with the config's). Blobs that were in the store before
+    /// the pull go through [`PullUnpacker::layer`] and are hashed again.
     pub fn layer_verified(&self, d: &Digest) {
         let _ = self.tx.send(Note::Layer(d.clone(), true));
     }
