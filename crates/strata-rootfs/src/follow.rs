@@ -7,7 +7,7 @@
 //! downloading. When the pull ends it is told the manifest, and applies whatever is left.
 //! The destination appears only once every layer applied and verified.
 //!
-//! A layer can also be applied from its download ([`PullUnpacker::open_live`]): when a
+//! A layer can also be applied from its download ([`LiveTap::open_live`]): when a
 //! layer starts downloading while it is the next one to apply and nothing is being
 //! applied, the pull hands over its uncompressed tar as it inflates it (once, for both
 //! its own diff-ID check and the unpack), and the layer is applied as it arrives. Other
@@ -51,7 +51,7 @@ struct Live {
 }
 
 /// Which layer comes next, and whether one is being applied: shared by the unpack
-/// thread and [`PullUnpacker::open_live`], so a layer is applied exactly once.
+/// thread and [`LiveTap::open_live`], so a layer is applied exactly once.
 #[derive(Default)]
 struct Turn {
     next: usize,
