@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata_oci::{Digest, Digester};
+use strata_store::blocks::{BlockSource, BlockStream};
 use strata_store::compress::{decompress, Compression};
 
 use crate::error::RootfsError;
@@ -51,6 +52,27 @@ impl<R: Read> Read for Counting<R> {
         self.n.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// The size and expansion bounds, checked as uncompressed bytes arrive: `total` so far
+/// from `compressed` compressed bytes (so far, or the whole blob: either way a lower bound
+/// of the final ratio).
+fn over_bounds(label: &str, limits: &Limits, total: u64, compressed: u64) -> Option<RootfsError> {
+    if total > limits.max_bytes {
+        return Some(RootfsError::Limit {
+            layer: label.to_string(),
+            what: "uncompressed size".into(),
+            limit: limits.max_bytes,
+            hint: "--max-layer-bytes",
+        });
+    }
+    let c = compressed.max(1);
+    (total > limits.ratio_floor && total / c > limits.max_ratio).then(|| RootfsError::Limit {
+        layer: label.to_string(),
+        what: format!("expansion ratio ({total} bytes from {c} compressed)"),
+        limit: limits.max_ratio,
+        hint: "--max-ratio",
+    })
 }
 
 /// Reads a compressed layer to its end on the current thread, sending uncompressed
@@ -104,22 +126,8 @@ fn produce<R: Read>(
             }
         };
         total += n as u64;
-        if total > limits.max_bytes {
-            return fail(RootfsError::Limit {
-                layer: label.to_string(),
-                what: "uncompressed size".into(),
-                limit: limits.max_bytes,
-                hint: "--max-layer-bytes",
-            });
-        }
-        let c = compressed.load(Ordering::Relaxed).max(1);
-        if total > limits.ratio_floor && total / c > limits.max_ratio {
-            return fail(RootfsError::Limit {
-                layer: label.to_string(),
-                what: format!("expansion ratio ({total} bytes from {c} compressed)"),
-                limit: limits.max_ratio,
-                hint: "--max-ratio",
-            });
+        if let Some(e) = over_bounds(label, limits, total, compressed.load(Ordering::Relaxed)) {
+            return fail(e);
         }
         if verified.is_none() {
             hasher.update(&buf[..n]);
@@ -139,15 +147,32 @@ fn produce<R: Read>(
 
 /// The applier's end of a decoding worker: a `Read` of the uncompressed tar.
 pub struct Decoded {
+    s: BlockStream<FromWorker>,
+}
+
+/// The blocks a [`Decoded`] reads: data until the end's facts, or a failure.
+struct FromWorker {
     rx: Receiver<Msg>,
-    cur: Bytes,
-    pos: usize,
-    /// Where read chunks go back to the worker for reuse.
-    back: Option<std::sync::mpsc::Sender<Vec<u8>>>,
-    /// Bytes of the stream consumed (read or skipped).
-    offset: u64,
     facts: Option<StreamFacts>,
     failure: Option<RootfsError>,
+}
+
+impl BlockSource for FromWorker {
+    fn next_block(&mut self) -> io::Result<Option<Bytes>> {
+        match self.rx.recv() {
+            Ok(Msg::Data(d)) => Ok(Some(d)),
+            Ok(Msg::End(f)) => {
+                self.facts = Some(f);
+                Ok(None)
+            }
+            Ok(Msg::Fail(e)) => {
+                let msg = e.to_string();
+                self.failure = Some(e);
+                Err(io::Error::other(msg))
+            }
+            Err(_) => Err(io::Error::other("layer decoder stopped")),
+        }
+    }
 }
 
 impl Decoded {
@@ -184,24 +209,18 @@ impl Decoded {
         let (tx, rx) = sync_channel(DEPTH);
         let (back_tx, back_rx) = std::sync::mpsc::channel();
         scope.spawn(move || produce(r, &label, &limits, &tx, &back_rx, verified));
-        Decoded {
-            rx,
-            cur: Bytes::new(),
-            pos: 0,
-            back: Some(back_tx),
-            offset: 0,
-            facts: None,
-            failure: None,
-        }
+        Decoded::reading(rx, Some(back_tx))
     }
 
-    fn give_back(&mut self) {
-        let done = std::mem::take(&mut self.cur);
-        self.pos = 0;
-        if let Some(back) = &self.back {
-            if let Ok(m) = done.try_into_mut() {
-                let _ = back.send(Vec::from(m));
-            }
+    /// The applier's end of `rx`; read chunks go back to `back`.
+    fn reading(rx: Receiver<Msg>, back: Option<std::sync::mpsc::Sender<Vec<u8>>>) -> Decoded {
+        let src = FromWorker {
+            rx,
+            facts: None,
+            failure: None,
+        };
+        Decoded {
+            s: BlockStream::new(src, back),
         }
     }
 
@@ -223,56 +242,22 @@ impl Decoded {
         if let Some(f) = self.take_failure() {
             return Err(f);
         }
-        self.facts
+        self.s
+            .source()
+            .facts
             .clone()
             .ok_or_else(|| RootfsError::io("reading layer", io::ErrorKind::UnexpectedEof.into()))
     }
 
     /// The worker's typed error, if it failed.
     pub fn take_failure(&mut self) -> Option<RootfsError> {
-        self.failure.take()
-    }
-}
-
-impl Decoded {
-    /// Makes sure unread bytes are at hand: false at the end of the stream.
-    fn fill(&mut self) -> io::Result<bool> {
-        while self.pos >= self.cur.len() {
-            if self.facts.is_some() {
-                return Ok(false);
-            }
-            self.give_back();
-            match self.rx.recv() {
-                Ok(Msg::Data(d)) => {
-                    self.cur = d;
-                    self.pos = 0;
-                }
-                Ok(Msg::End(f)) => {
-                    self.facts = Some(f);
-                    return Ok(false);
-                }
-                Ok(Msg::Fail(e)) => {
-                    let msg = e.to_string();
-                    self.failure = Some(e);
-                    return Err(io::Error::other(msg));
-                }
-                Err(_) => return Err(io::Error::other("layer decoder stopped")),
-            }
-        }
-        Ok(true)
+        self.s.source_mut().failure.take()
     }
 }
 
 impl Read for Decoded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.fill()? {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        self.offset += n as u64;
-        Ok(n)
+        self.s.read(buf)
     }
 }
 
@@ -282,24 +267,7 @@ impl Read for Decoded {
 /// error, as reading the skipped bytes would have been.
 impl Seek for Decoded {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Current(delta) = to else {
-            return Err(io::Error::other("layer stream: only relative seeks"));
-        };
-        let mut left =
-            u64::try_from(delta).map_err(|_| io::Error::other("layer stream: cannot seek back"))?;
-        while left > 0 {
-            if !self.fill()? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "unexpected EOF during skip",
-                ));
-            }
-            let n = left.min((self.cur.len() - self.pos) as u64);
-            self.pos += n as usize;
-            self.offset += n;
-            left -= n;
-        }
-        Ok(self.offset)
+        self.s.seek(to)
     }
 }
 
@@ -329,16 +297,7 @@ impl PlainFeed {
             total: 0,
             failed: false,
         };
-        let dec = Decoded {
-            rx,
-            cur: Bytes::new(),
-            pos: 0,
-            back: None,
-            offset: 0,
-            facts: None,
-            failure: None,
-        };
-        (feed, dec)
+        (feed, Decoded::reading(rx, None))
     }
 
     /// The next block. An error means the applier stopped or a bound was crossed (the
@@ -348,24 +307,7 @@ impl PlainFeed {
             return Err(io::Error::other("the layer copy was refused"));
         }
         self.total += block.len() as u64;
-        let limit = if self.total > self.limits.max_bytes {
-            Some(RootfsError::Limit {
-                layer: self.label.clone(),
-                what: "uncompressed size".into(),
-                limit: self.limits.max_bytes,
-                hint: "--max-layer-bytes",
-            })
-        } else {
-            let c = self.compressed.max(1);
-            (self.total > self.limits.ratio_floor && self.total / c > self.limits.max_ratio).then(
-                || RootfsError::Limit {
-                    layer: self.label.clone(),
-                    what: format!("expansion ratio ({} bytes from {c} compressed)", self.total),
-                    limit: self.limits.max_ratio,
-                    hint: "--max-ratio",
-                },
-            )
-        };
+        let limit = over_bounds(&self.label, &self.limits, self.total, self.compressed);
         if let Some(e) = limit {
             self.failed = true;
             let _ = self.tx.send(Msg::Fail(e));

@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use strata_oci::{Digest, Digester};
 
+use crate::blocks::{BlockSource, BlockStream};
 use crate::compress::{decompress, Compression};
 
 /// The result of [`scan_layer`].
@@ -98,16 +99,13 @@ pub fn scan_layer_tee<R: Read>(r: R, sink: Option<Box<dyn TarSink>>) -> io::Resu
     let recycle = sink.is_none().then_some(back_tx);
     std::thread::scope(|s| {
         let walker = s.spawn(move || {
-            let reader = ScanReader {
+            let src = ScanSource {
                 rx,
-                cur: Bytes::new(),
-                pos: 0,
                 hasher: Digester::default(),
                 count: 0,
                 sink,
-                recycle,
             };
-            walk_tar(reader, compression)
+            walk_tar(BlockStream::new(src, recycle), compression)
         });
         let fed = feed_blocks(&mut plain, &tx, &back_rx);
         drop(tx);
@@ -157,91 +155,34 @@ fn feed_blocks(
     }
 }
 
-/// The walking thread's reader of the blocks the decompressing thread sends: hashes and
-/// counts each block as it arrives, hands it to the sink (shared, not copied), and gives
-/// it back for reuse once read when nothing else holds it.
-struct ScanReader {
+/// The walking thread's source of the blocks the decompressing thread sends: hashes and
+/// counts each block as it arrives (read or skipped) and hands it to the sink (shared,
+/// not copied).
+struct ScanSource {
     rx: std::sync::mpsc::Receiver<Bytes>,
-    cur: Bytes,
-    pos: usize,
     hasher: Digester,
     count: u64,
     sink: Option<Box<dyn TarSink>>,
-    recycle: Option<std::sync::mpsc::Sender<Vec<u8>>>,
 }
 
-impl ScanReader {
-    fn give_back(&mut self) {
-        let done = std::mem::take(&mut self.cur);
-        self.pos = 0;
-        if let Some(back) = &self.recycle {
-            if let Ok(m) = done.try_into_mut() {
-                let _ = back.send(Vec::from(m));
-            }
-        }
-    }
-}
-
-impl ScanReader {
-    /// Makes sure unread bytes are at hand; false at the end of the stream.
-    fn fill(&mut self) -> bool {
-        while self.pos == self.cur.len() {
-            self.give_back();
-            let Ok(b) = self.rx.recv() else {
-                return false;
-            };
-            self.hasher.update(&b);
-            self.count += b.len() as u64;
-            if let Some(s) = &mut self.sink {
-                if s.block(b.clone()).is_err() {
-                    self.sink = None;
-                }
-            }
-            self.cur = b;
-        }
-        true
-    }
-}
-
-impl Read for ScanReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if !self.fill() {
-            return Ok(0);
-        }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Forward seeks only: how the tar walk skips file contents without copying them (every
-/// block is hashed and handed on when it arrives, read or not). A seek past the end of
-/// the stream is an error, as reading the skipped bytes would have been.
-impl io::Seek for ScanReader {
-    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
-        let io::SeekFrom::Current(delta) = to else {
-            return Err(io::Error::other("layer scan: only relative seeks"));
+impl BlockSource for ScanSource {
+    fn next_block(&mut self) -> io::Result<Option<Bytes>> {
+        let Ok(b) = self.rx.recv() else {
+            return Ok(None);
         };
-        let mut left = u64::try_from(delta)
-            .map_err(|_| io::Error::other("layer scan: cannot seek backwards"))?;
-        while left > 0 {
-            if !self.fill() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "unexpected EOF during skip",
-                ));
+        self.hasher.update(&b);
+        self.count += b.len() as u64;
+        if let Some(s) = &mut self.sink {
+            if s.block(b.clone()).is_err() {
+                self.sink = None;
             }
-            let n = left.min((self.cur.len() - self.pos) as u64);
-            self.pos += n as usize;
-            left -= n;
         }
-        Ok(self.count - (self.cur.len() - self.pos) as u64)
+        Ok(Some(b))
     }
 }
 
 /// Hashes and walks an uncompressed tar, then tells the sink it got all of it.
-fn walk_tar(mut r: ScanReader, compression: Compression) -> io::Result<LayerFacts> {
+fn walk_tar(mut r: BlockStream<ScanSource>, compression: Compression) -> io::Result<LayerFacts> {
     let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut entries = 0u64;
     {
@@ -272,14 +213,15 @@ fn walk_tar(mut r: ScanReader, compression: Compression) -> io::Result<LayerFact
     }
     // Hash the end-of-archive blocks and any padding too.
     io::copy(&mut r, &mut io::sink())?;
+    let src = r.source_mut();
     let facts = LayerFacts {
         compression,
-        diff_id: std::mem::take(&mut r.hasher).finish(),
-        uncompressed_size: r.count,
+        diff_id: std::mem::take(&mut src.hasher).finish(),
+        uncompressed_size: src.count,
         unpacked_size: sizes.values().sum(),
         entries,
     };
-    if let Some(s) = r.sink.take() {
+    if let Some(s) = src.sink.take() {
         s.done(&facts);
     }
     Ok(facts)

@@ -25,6 +25,7 @@
 
 pub mod archive;
 pub mod blobs;
+pub mod blocks;
 pub mod compose;
 pub mod compress;
 pub mod error;
