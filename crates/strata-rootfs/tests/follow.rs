@@ -14,6 +14,23 @@ use strata_rootfs::UnpackOptions;
 use strata_store::layer::scan_layer;
 use strata_store::Store;
 
+/// An unpack into `dest` with the config known, and a live copy of layer 1 opened (its
+/// blob `len` bytes): what the pull's scanner holds when layer 1 starts downloading.
+fn live_first_layer(
+    store: &Arc<Store>,
+    resolved: &strata_store::ResolvedImage,
+    dest: &std::path::Path,
+    opts: UnpackOptions,
+    len: usize,
+) -> (PullUnpacker, Box<dyn strata_store::layer::TarSink>) {
+    let u = PullUnpacker::start(store.clone(), dest.to_path_buf(), opts).unwrap();
+    let tap = u.live_tap();
+    u.config(&resolved.manifest.config.digest);
+    let diff_id = &resolved.config.rootfs.diff_ids[0];
+    let sink = tap.open_live(0, Some(diff_id), len as u64).unwrap();
+    (u, sink)
+}
+
 /// A store in `dir` holding the realistic three-layer image as `name`, its layers zstd
 /// or gzip: (store, the layer tars, the resolved image, its layer blob digests).
 fn stored_image(
@@ -194,12 +211,13 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
 
     // A copy that breaks off halfway: everything is applied again from the store.
     let dest = t.path().join("broken");
-    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
-    let tap = u.live_tap();
-    u.config(&resolved.manifest.config.digest);
-    let mut sink = tap
-        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
-        .unwrap();
+    let (u, mut sink) = live_first_layer(
+        &store,
+        &resolved,
+        &dest,
+        UnpackOptions::default(),
+        tars[0].len(),
+    );
     sink.block(Bytes::copy_from_slice(&tars[0][..tars[0].len() / 2]))
         .unwrap();
     drop(sink);
@@ -214,12 +232,13 @@ fn layers_from_their_download_and_a_broken_copy_starts_over() {
     // A copy whose bytes are not the layer the config names: the unpack fails and
     // nothing is published.
     let dest = t.path().join("wrong");
-    let u = PullUnpacker::start(store.clone(), dest.clone(), UnpackOptions::default()).unwrap();
-    let tap = u.live_tap();
-    u.config(&resolved.manifest.config.digest);
-    let mut sink = tap
-        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
-        .unwrap();
+    let (u, mut sink) = live_first_layer(
+        &store,
+        &resolved,
+        &dest,
+        UnpackOptions::default(),
+        tars[0].len(),
+    );
     let mut other = T::new();
     other.file("not-the-layer", b"x");
     let other = other.finish();
@@ -245,16 +264,10 @@ fn a_layer_from_its_download_over_the_size_bound_is_refused() {
     let t = tempfile::tempdir().unwrap();
     let (store, tars, resolved, _blobs) =
         stored_image(t.path(), "docker.io/library/follow:4", false);
-    let diff_ids = resolved.config.rootfs.diff_ids.clone();
     let dest = t.path().join("bounded");
     let mut opts = UnpackOptions::default();
     opts.apply.limits.max_bytes = (tars[0].len() / 2) as u64;
-    let u = PullUnpacker::start(store.clone(), dest.clone(), opts).unwrap();
-    let tap = u.live_tap();
-    u.config(&resolved.manifest.config.digest);
-    let mut sink = tap
-        .open_live(0, Some(&diff_ids[0]), tars[0].len() as u64)
-        .unwrap();
+    let (u, mut sink) = live_first_layer(&store, &resolved, &dest, opts, tars[0].len());
     let refused = tars[0]
         .chunks(4096)
         .map(|piece| sink.block(Bytes::copy_from_slice(piece)))
