@@ -154,6 +154,24 @@ impl FsStorage {
 }
 
 impl FsStorage {
+    /// Writes `data` to a temporary file beside `key`'s and renames it into place; with
+    /// `durable`, fsyncs the file before and its directory after.
+    fn replace(&self, key: &str, data: &[u8], durable: bool) -> io::Result<()> {
+        let path = self.path(key)?;
+        let dir = parent_dir(&path)?;
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        tmp.write_all(data)?;
+        if durable {
+            tmp.as_file().sync_all()?;
+        }
+        tmp.persist(&path).map_err(|e| e.error)?;
+        if durable {
+            sync_dir(dir);
+        }
+        Ok(())
+    }
+
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Digester)>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -196,27 +214,13 @@ impl Storage for FsStorage {
     }
 
     fn put(&self, key: &str, data: &[u8]) -> io::Result<()> {
-        let path = self.path(key)?;
-        let dir = parent_dir(&path)?;
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-        tmp.write_all(data)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        sync_dir(dir);
-        Ok(())
+        self.replace(key, data, true)
     }
 
     /// Still atomic (a temporary file renamed into place), but without the two fsyncs: on
     /// a journaled file system each is a journal commit, and starting an upload made four.
     fn put_scratch(&self, key: &str, data: &[u8]) -> io::Result<()> {
-        let path = self.path(key)?;
-        let dir = parent_dir(&path)?;
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-        tmp.write_all(data)?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        self.replace(key, data, false)
     }
 
     fn append(
