@@ -767,16 +767,7 @@ impl Applier {
                 )
                 .map_err(|e| st.io(&raw, "changing mode of", ioe(e)))?;
                 self.set_xattrs_link(dir, base, &raw, &meta, st);
-                rfs::utimensat(
-                    dir,
-                    os(base),
-                    &Timestamps {
-                        last_access: meta.mtime,
-                        last_modification: meta.mtime,
-                    },
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| st.io(&raw, "setting times of", ioe(e)))?;
+                times_at(dir, base, &raw, &meta, st)?;
             }
             // Every other type was skipped, with a warning, before anything was replaced.
             _ => unreachable!("entry types are filtered before this match"),
@@ -1013,16 +1004,7 @@ impl Applier {
             self.set_owner_at(dir, base, raw, meta, st)?;
         }
         self.set_xattrs_link(dir, base, raw, meta, st);
-        rfs::utimensat(
-            dir,
-            os(base),
-            &Timestamps {
-                last_access: meta.mtime,
-                last_modification: meta.mtime,
-            },
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| st.io(raw, "setting times of", ioe(e)))
+        times_at(dir, base, raw, meta, st)
     }
 
     /// Records an owner that was not applied (not running as root).
@@ -1242,6 +1224,17 @@ fn gid(g: u64) -> rfs::Gid {
 
 /// Copies `r` into `f`, seeking over all-zero blocks so holes stay holes, then sets the
 /// length (a trailing hole).
+/// Sets the entry's times on `base` in `dir` by name, never following a symlink (for
+/// entries that are not opened: symlinks and device nodes).
+fn times_at(dir: &OwnedFd, base: &[u8], raw: &[u8], meta: &Meta, st: &LayerState) -> Result<()> {
+    let times = Timestamps {
+        last_access: meta.mtime,
+        last_modification: meta.mtime,
+    };
+    rfs::utimensat(dir, os(base), &times, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| st.io(raw, "setting times of", ioe(e)))
+}
+
 /// [`write_sparse`] of contents already in memory: written from the slice itself, with no
 /// buffer to allocate, zero and copy into per file (the writer lanes' small files).
 pub(crate) fn write_sparse_slice(data: &[u8], f: &mut std::fs::File) -> io::Result<()> {
