@@ -94,6 +94,22 @@ fn fresh(store: &Store, img: &ResolvedImage) -> ScanResult {
     r
 }
 
+/// Which of `chains` have a stored scan result.
+fn present(store: &Store, chains: &[Digest]) -> Vec<bool> {
+    store
+        .scan_results(SCANNER, chains)
+        .unwrap()
+        .iter()
+        .map(Option::is_some)
+        .collect()
+}
+
+/// Removes the name `name` and collects garbage: the scan results removed.
+fn remove_and_collect(store: &Store, name: &str) -> usize {
+    store.meta().remove_name(name).unwrap().unwrap();
+    store.gc().unwrap().scan_results_removed
+}
+
 fn names(r: &ScanResult) -> Vec<(String, usize)> {
     r.packages
         .iter()
@@ -230,14 +246,7 @@ fn an_image_scanned_from_the_cache_alone_keeps_its_results_alive() {
     scan_image(&store, &base).unwrap();
     scan_image(&store, &child).unwrap();
     let all = chains(&child);
-    let present = |s: &Store| -> Vec<bool> {
-        s.scan_results(SCANNER, &all)
-            .unwrap()
-            .iter()
-            .map(Option::is_some)
-            .collect()
-    };
-    assert_eq!(present(&store), vec![true, true, true]);
+    assert_eq!(present(&store, &all), vec![true, true, true]);
 
     // An image with the base's layers but another config, scanned from the cache alone,
     // keeps the base's results once the base is gone.
@@ -265,23 +274,11 @@ fn an_image_scanned_from_the_cache_alone_keeps_its_results_alive() {
         .remove_name("docker.io/test/child:1")
         .unwrap()
         .unwrap();
-    store
-        .meta()
-        .remove_name("docker.io/test/base:1")
-        .unwrap()
-        .unwrap();
-    let report = store.gc().unwrap();
-    assert_eq!(report.scan_results_removed, 1);
-    assert_eq!(present(&store), vec![true, true, false]);
+    assert_eq!(remove_and_collect(&store, "docker.io/test/base:1"), 1);
+    assert_eq!(present(&store, &all), vec![true, true, false]);
     assert_eq!(scan_image(&store, &twin).unwrap().layers_read, 0);
-    store
-        .meta()
-        .remove_name("docker.io/test/twin:1")
-        .unwrap()
-        .unwrap();
-    let report = store.gc().unwrap();
-    assert_eq!(report.scan_results_removed, 2);
-    assert_eq!(present(&store), vec![false, false, false]);
+    assert_eq!(remove_and_collect(&store, "docker.io/test/twin:1"), 2);
+    assert_eq!(present(&store, &all), vec![false, false, false]);
 }
 
 #[test]
@@ -293,32 +290,13 @@ fn collection_drops_the_results_of_removed_images() {
     scan_image(&store, &base).unwrap();
     scan_image(&store, &child).unwrap();
     let all = chains(&child);
-    let present = |s: &Store| -> Vec<bool> {
-        s.scan_results(SCANNER, &all)
-            .unwrap()
-            .iter()
-            .map(Option::is_some)
-            .collect()
-    };
     // The base is removed: the child still uses every one of its chain IDs.
-    store
-        .meta()
-        .remove_name("docker.io/test/base:1")
-        .unwrap()
-        .unwrap();
-    let report = store.gc().unwrap();
-    assert_eq!(report.scan_results_removed, 0);
-    assert_eq!(present(&store), vec![true, true, true]);
+    assert_eq!(remove_and_collect(&store, "docker.io/test/base:1"), 0);
+    assert_eq!(present(&store, &all), vec![true, true, true]);
 
     // The child goes too: nothing uses them any more.
-    store
-        .meta()
-        .remove_name("docker.io/test/child:1")
-        .unwrap()
-        .unwrap();
-    let report = store.gc().unwrap();
-    assert_eq!(report.scan_results_removed, 3);
-    assert_eq!(present(&store), vec![false, false, false]);
+    assert_eq!(remove_and_collect(&store, "docker.io/test/child:1"), 3);
+    assert_eq!(present(&store, &all), vec![false, false, false]);
 }
 
 #[test]
