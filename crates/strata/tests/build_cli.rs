@@ -31,6 +31,17 @@ fn busybox() -> bool {
     ok
 }
 
+/// A fresh environment whose store holds `base:1` (see [`put_base`]); None (the test
+/// skips) where busybox-static is missing.
+fn env_with_base() -> Option<Env> {
+    if !busybox() {
+        return None;
+    }
+    let env = Env::new();
+    put_base(&env);
+    Some(env)
+}
+
 /// A tar with busybox at /bin/busybox, the applets the tests use as symlinks, /etc/x,
 /// /etc/passwd and /etc/group.
 fn base_layer() -> Vec<u8> {
@@ -208,11 +219,9 @@ fn exec_config(img: &strata_store::ResolvedImage) -> Value {
 
 #[test]
 fn run_makes_a_layer_with_the_changes_and_whiteouts() {
-    if !busybox() {
+    let Some(env) = env_with_base() else {
         return;
-    }
-    let env = Env::new();
-    put_base(&env);
+    };
     let ctx = context(
         &env,
         "FROM base:1\nRUN echo hi > /greeting && rm /etc/x && mkdir -p /made && echo $HOME > /made/home\n",
@@ -257,11 +266,9 @@ fn run_makes_a_layer_with_the_changes_and_whiteouts() {
 
 #[test]
 fn run_sees_env_args_workdir_and_user() {
-    if !busybox() {
+    let Some(env) = env_with_base() else {
         return;
-    }
-    let env = Env::new();
-    put_base(&env);
+    };
     let ctx = context(
         &env,
         "FROM base:1\nARG WHO=default\nENV GREETING=hello\nWORKDIR /home/app\nUSER app\nRUN echo \"$GREETING $WHO $(pwd) $(id -u):$(id -g) $(id -G)\"\nUSER root\nRUN [\"/bin/touch\", \"out\"]\n",
@@ -304,11 +311,9 @@ fn run_sees_env_args_workdir_and_user() {
 
 #[test]
 fn a_failing_run_reports_dockers_message_and_leaves_the_store_unchanged() {
-    if !busybox() {
+    let Some(env) = env_with_base() else {
         return;
-    }
-    let env = Env::new();
-    put_base(&env);
+    };
     let store = env.store();
     let blobs_before = blob_files(&env.root());
     let names_before: Vec<String> = store
@@ -349,11 +354,9 @@ fn a_failing_run_reports_dockers_message_and_leaves_the_store_unchanged() {
 
 #[test]
 fn rebuilds_use_the_cache_and_no_cache_does_not() {
-    if !busybox() {
+    let Some(env) = env_with_base() else {
         return;
-    }
-    let env = Env::new();
-    put_base(&env);
+    };
     let df = "FROM base:1\nENV A=1\nCOPY f /f\nRUN cat /f > /copy\nCMD [\"/bin/sh\"]\n";
     let ctx = context(&env, df, &[("f", b"one")]);
     let first = build(&env, &ctx, &["-t", "cached:1"]);
@@ -656,11 +659,9 @@ fn copy_add_dockerignore_chown_and_archives() {
 
 #[test]
 fn quiet_iidfile_multistage_and_from_image() {
-    if !busybox() {
+    let Some(env) = env_with_base() else {
         return;
-    }
-    let env = Env::new();
-    put_base(&env);
+    };
     let ctx = context(
         &env,
         "ARG BASE=base:1\nFROM ${BASE} AS builder\nRUN echo built > /artifact\nFROM scratch\nCOPY --from=builder /artifact /out/artifact\nCOPY --from=base:1 /etc/passwd /passwd\nCOPY --from=0 /bin/busybox /bb\n",
