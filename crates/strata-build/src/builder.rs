@@ -447,19 +447,24 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The global ARGs (those before the first FROM) that have a value, for substitution.
+    fn global_vars(&self) -> Vars {
+        Vars::from_env(
+            self.global_args
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        )
+    }
+
     fn global_arg(&mut self, inst: &Instruction) -> Result<()> {
         let Args::Arg(list) = &inst.args else {
             return Ok(());
         };
         for (name, default) in list {
-            let vars = Vars::from_env(
-                self.global_args
-                    .iter()
-                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(String::as_str),
-            );
+            let vars = self.global_vars();
             let default = match default {
                 Some(d) => Some(process_word(d, &vars, self.escape).map_err(step_err)?),
                 None => None,
@@ -710,14 +715,7 @@ impl Builder<'_> {
         let Args::Words(w) = &inst.args else {
             unreachable!()
         };
-        let gvars = Vars::from_env(
-            self.global_args
-                .iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str),
-        );
+        let gvars = self.global_vars();
         if let Some(p) = inst.flag("platform") {
             let p = process_word(p, &gvars, self.escape).map_err(step_err)?;
             let parsed = Platform::parse(&p).map_err(|e| step_err(e.to_string()))?;
